@@ -1,0 +1,6 @@
+/* cffi declarations of the libcrypto (OpenSSL 3) functions callpipe calls through cffi.
+ * Values of constants come from the real headers at build time ("..."). */
+#define OPENSSL_VERSION ...
+#define OPENSSL_VERSION_NUMBER ...
+const char *OpenSSL_version(int type);
+unsigned long OpenSSL_version_num(void);

@@ -1,0 +1,1 @@
+"""The ``callpipe`` command line (``callpipe --help``)."""

@@ -1,0 +1,33 @@
+"""Type stubs of the Cython module ``callpipe.media._convert`` (see _convert.pyx)."""
+
+import numpy as np
+import numpy.typing as npt
+
+_A = npt.NDArray[np.uint8]
+
+PIX_RGB24: int
+PIX_BGR24: int
+PIX_RGBA: int
+PIX_BGRA: int
+PIX_ARGB: int
+PIX_YUYV: int
+PIX_UYVY: int
+MATRIX_BT601: int
+MATRIX_BT709: int
+SIMD_AUTO: int
+SIMD_BASELINE: int
+SIMD_AVX2: int
+MAX_DIM: int
+
+def rgb_to_i420(
+    src: _A, fmt: int, y: _A, u: _A, v: _A, matrix: int = ..., full_range: bool = ...
+) -> None: ...
+def i420_to_rgb(
+    y: _A, u: _A, v: _A, dst: _A, fmt: int, matrix: int = ..., full_range: bool = ...
+) -> None: ...
+def nv12_to_i420(src_y: _A, src_uv: _A, uv_order: int, y: _A, u: _A, v: _A) -> None: ...
+def packed422_to_i420(src: _A, fmt: int, width: int, y: _A, u: _A, v: _A) -> None: ...
+def scale_bilinear(y: _A, u: _A, v: _A, dy: _A, du: _A, dv: _A) -> None: ...
+def box_half(y: _A, u: _A, v: _A, dy: _A, du: _A, dv: _A) -> None: ...
+def set_simd(level: int) -> int: ...
+def simd() -> str: ...
