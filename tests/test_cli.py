@@ -109,3 +109,23 @@ def test_demo_runs_and_writes_its_outputs(tmp_path: str) -> None:
     stream = json.loads(probe.stdout)["streams"][0]
     assert stream["codec_name"] == "vp8" and stream["width"] == 320
     assert int(stream["nb_read_frames"]) == 30
+
+
+def test_bench_quick_reports_every_comparison(tmp_path: str) -> None:
+    raw = os.path.join(tmp_path, "bench.json")
+    md = os.path.join(tmp_path, "bench.md")
+    res = callpipe("bench", "codecs", "--quick", "--json", raw, "--markdown", md)
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = json.loads(open(raw).read())
+    names = {r["reference"] for r in rows}
+    assert {"vpxenc (own timer)", "vpxdec (own timer)", "PyAV libvpx", "PyAV libopus"} <= names
+    for r in rows:  # every run measured something on both sides; ratio consistent with them
+        assert r["ours"] and r["referenceRuns"]
+        assert all(x > 0 for x in r["ours"] + r["referenceRuns"])
+    report = open(md).read()
+    assert "| measurement |" in report and "machine:" in report and "commit" in report
+
+
+def test_bench_rejects_unknown_size() -> None:
+    res = callpipe("bench", "codecs", "--sizes", "4k", "--repeats", "1")
+    assert res.returncode == 1 and "unknown size" in res.stderr

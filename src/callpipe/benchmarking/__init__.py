@@ -66,12 +66,17 @@ def interleave(
     reference: Callable[[], float],
     repeats: int = 5,
     progress: Callable[[str], None] | None = None,
+    warmup: bool = True,
 ) -> Comparison:
     """Run ``ours`` and ``reference`` alternately ``repeats`` times each, collecting rates.
 
     Each callable runs one whole measurement and returns its rate (higher is better).  The
-    order alternates (A B, B A, ...) so drift in machine load hits both sides alike.
+    order alternates (A B, B A, ...) so drift in machine load hits both sides alike.  With
+    ``warmup`` each side runs once first, unrecorded (page cache, CPU clocks, lazy loading).
     """
+    if warmup:
+        ours()
+        reference()
     for i in range(repeats):
         pair = (("ours", ours), ("reference", reference))
         for side, fn in pair if i % 2 == 0 else pair[::-1]:

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
 BITRATES_KBPS = {"360p": 800, "720p": 2000, "1080p": 4000}
+#: frames per run by default: about a second of encoding per run at cpu-used -6, 1 thread
+DEFAULT_FRAMES = {"360p": 600, "720p": 200, "1080p": 100}
 
 
 @dataclass
@@ -415,7 +417,7 @@ def run_suite(
     sizes: list[str],
     cpu_used: list[int],
     threads: list[int],
-    frames: int,
+    frames: int | None,
     repeats: int,
     progress: Progress = None,
     opus_seconds: float = 20.0,
@@ -425,7 +427,7 @@ def run_suite(
     :param sizes: frame sizes, keys of ``SIZES`` (``"360p"``, ``"720p"``, ``"1080p"``).
     :param cpu_used: libvpx speeds to compare at.
     :param threads: encoder/decoder thread counts to compare at.
-    :param frames: frames per run.
+    :param frames: frames per run; ``None`` for ``DEFAULT_FRAMES`` of each size.
     :param repeats: interleaved runs per side.
     :param opus_seconds: audio length per Opus run, in s.
     """
@@ -436,7 +438,7 @@ def run_suite(
     with tempfile.TemporaryDirectory(prefix="callpipe-bench-") as tmp:
         for size in sizes:
             w, h = SIZES[size]
-            clip = make_clip(tmp, w, h, frames)
+            clip = make_clip(tmp, w, h, frames or DEFAULT_FRAMES[size])
             kbps = BITRATES_KBPS[size]
             for cu in cpu_used:
                 for th in threads:
