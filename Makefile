@@ -15,12 +15,12 @@ NATIVE_SRC := $(shell find native src/callpipe -name '*.c' -o -name '*.h' -o -na
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test deps build lint typecheck bench clean
+.PHONY: demo test deps build lint typecheck native-test bench clean
 
 demo: build
 	$(VENV)/bin/callpipe demo --out out/demo $(DEMO_ARGS)
 
-test: build lint typecheck
+test: build lint typecheck native-test
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 deps: $(STAMP)/apt
@@ -32,6 +32,22 @@ lint: $(STAMP)/install
 
 typecheck: $(STAMP)/install
 	$(VENV)/bin/mypy
+
+# C unit and fuzz tests of native/src, built with AddressSanitizer, UBSan and LeakSanitizer.
+# native/tests/test_cp_X.c tests native/src/cp_X.c; NATIVE_LIBS_X names its pkg-config packages.
+NATIVE_TESTS := $(patsubst native/tests/%.c,build/native-tests/%,$(wildcard native/tests/test_cp_*.c))
+NATIVE_LIBS_vpx := vpx
+NATIVE_LIBS_opus := opus
+NATIVE_LIBS_sframe := libcrypto
+SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1
+native-test: $(STAMP)/apt $(NATIVE_TESTS)
+	@set -e; for t in $(NATIVE_TESTS); do \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t; done
+
+build/native-tests/test_cp_%: native/tests/test_cp_%.c native/src/cp_%.c native/tests/check.h native/include/callpipe/cp_%.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror $(SANITIZE) -Inative/include $(filter %.c,$^) \
+	  $(if $(NATIVE_LIBS_$*),$$(pkg-config --cflags --libs $(NATIVE_LIBS_$*))) -lm -o $@
 
 bench: build
 	$(VENV)/bin/callpipe bench codecs
