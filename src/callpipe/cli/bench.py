@@ -10,6 +10,7 @@ from typing import Any
 
 from .._version import __version__
 from ..benchmarking import Comparison, git_commit, machine_description
+from ..errors import CallpipeError
 
 
 def _csv(kind: type) -> Any:
@@ -31,14 +32,20 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description="Run interleaved comparisons and print ratios (callpipe / reference, higher "
         "is better). 'codecs': VP8 against vpxenc/vpxdec on the same system libvpx and settings "
         "and against PyAV's libvpx; two encoders in two threads against one; Opus against "
-        "PyAV's libopus.",
+        "PyAV's libopus. 'convert': native colour conversion against PyAV's swscale and a "
+        "plain memory copy.",
     )
-    p.add_argument("suite", choices=["codecs"], help="what to benchmark")
+    p.add_argument(
+        "suite",
+        choices=["codecs", "convert"],
+        help="codecs: VP8/Opus; convert: RGB24/BGRA -> I420 against swscale",
+    )
     p.add_argument(
         "--sizes",
         type=_csv(str),
-        default=["360p", "720p", "1080p"],
-        help="comma-separated frame sizes: 360p,720p,1080p (default: all)",
+        default=None,
+        help="comma-separated frame sizes, from 360p,720p,1080p (default: all the suite has; "
+        "convert has 720p,1080p)",
     )
     p.add_argument(
         "--cpu-used",
@@ -96,16 +103,9 @@ def report(results: list[Comparison], command: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..benchmarking.codecs import run_suite
-
     if args.quick:
-        args.sizes, args.cpu_used, args.threads, args.frames, args.repeats = (
-            ["360p"],
-            [-8],
-            [1],
-            20,
-            1,
-        )
+        args.cpu_used, args.threads, args.frames, args.repeats = [-8], [1], 20, 1
+        args.sizes = ["360p"] if args.suite == "codecs" else ["720p"]
     if (args.frames is not None and args.frames < 2) or args.repeats < 1:
         raise SystemExit("callpipe bench: --frames must be >= 2 and --repeats >= 1")
 
@@ -113,24 +113,33 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(text + "\n")
         sys.stderr.flush()
 
-    results = run_suite(
-        args.sizes,
-        args.cpu_used,
-        args.threads,
-        args.frames,
-        args.repeats,
-        progress,
-        opus_seconds=2.0 if args.quick else 20.0,
-    )
-    command = (
-        "callpipe " + " ".join(sys.argv[1:])
-        if sys.argv[0].endswith("callpipe")
-        else (
-            f"callpipe bench codecs --sizes {','.join(args.sizes)} --cpu-used "
-            f"{','.join(map(str, args.cpu_used))} --threads {','.join(map(str, args.threads))} "
-            f"--frames {args.frames or 'auto'} --repeats {args.repeats}"
+    command = f"callpipe bench {args.suite} --repeats {args.repeats}"
+    if args.suite == "codecs":
+        from ..benchmarking import codecs
+
+        sizes = args.sizes or list(codecs.SIZES)
+        command += (
+            f" --sizes {','.join(sizes)} --cpu-used {','.join(map(str, args.cpu_used))}"
+            f" --threads {','.join(map(str, args.threads))} --frames {args.frames or 'auto'}"
         )
-    )
+        results = codecs.run_suite(
+            sizes,
+            args.cpu_used,
+            args.threads,
+            args.frames,
+            args.repeats,
+            progress,
+            opus_seconds=2.0 if args.quick else 20.0,
+        )
+    else:
+        from ..benchmarking import convert
+
+        sizes = args.sizes or list(convert.SIZES)
+        unknown = [s for s in sizes if s not in convert.SIZES]
+        if unknown:
+            raise CallpipeError(f"unknown size(s) {unknown}; choose from {list(convert.SIZES)}")
+        command += f" --sizes {','.join(sizes)}"
+        results = convert.run_suite(sizes, args.repeats, progress)
     text = report(results, command)
     print(text)
     if args.markdown:
