@@ -22,11 +22,20 @@ def cython_extensions() -> list[Extension]:
     from Cython.Build import cythonize
 
     include = ["native/include"]
+    crypto = pkgconfig("libcrypto")
     exts = [
         Extension(
             "callpipe.media._convert",
             ["src/callpipe/media/_convert.pyx", "native/src/cp_convert.c"],
             include_dirs=include,
+            extra_compile_args=CFLAGS,
+        ),
+        Extension(
+            "callpipe.e2ee._sframe",
+            ["src/callpipe/e2ee/_sframe.pyx", "native/src/cp_sframe.c"],
+            include_dirs=include + crypto["include_dirs"],
+            library_dirs=crypto["library_dirs"],
+            libraries=crypto["libraries"],
             extra_compile_args=CFLAGS,
         ),
     ]
