@@ -19,6 +19,7 @@ NATIVE_MODULES = {
     "callpipe.codecs._opus": "Opus over libopus (cffi)",
     "callpipe._openssl": "libcrypto facts (cffi)",
     "callpipe.media._convert": "colour conversion and scaling (Cython + C)",
+    "callpipe.e2ee._sframe": "SFrame, RFC 9605, over libcrypto (Cython + C)",
 }
 #: CPU flags (as /proc/cpuinfo names them) that callpipe's native code or its libraries use
 CPU_FEATURES = {"sse4_1": "SSE4.1", "avx2": "AVX2", "aes": "AES-NI", "avx512f": "AVX-512F"}
