@@ -21,23 +21,25 @@ CFLAGS = ["-O3", "-Wall", "-Wextra", "-std=c11", "-fvisibility=hidden"]
 def cython_extensions() -> list[Extension]:
     from Cython.Build import cythonize
 
-    include = ["native/include"]
     crypto = pkgconfig("libcrypto")
+
+    def ext(module: str, native: str, **libs: list[str]) -> Extension:
+        """``callpipe.<area>._<name>`` from ``src/callpipe/<area>/_<name>.pyx`` and
+        ``native/src/<native>.c`` (the naming rule across layers)."""
+        area, name = module.split(".")
+        return Extension(
+            f"callpipe.{module}",
+            [f"src/callpipe/{area}/{name}.pyx", f"native/src/{native}.c"],
+            include_dirs=["native/include", *libs.get("include_dirs", [])],
+            library_dirs=libs.get("library_dirs", []),
+            libraries=libs.get("libraries", []),
+            extra_compile_args=CFLAGS,
+        )
+
     exts = [
-        Extension(
-            "callpipe.media._convert",
-            ["src/callpipe/media/_convert.pyx", "native/src/cp_convert.c"],
-            include_dirs=include,
-            extra_compile_args=CFLAGS,
-        ),
-        Extension(
-            "callpipe.e2ee._sframe",
-            ["src/callpipe/e2ee/_sframe.pyx", "native/src/cp_sframe.c"],
-            include_dirs=include + crypto["include_dirs"],
-            library_dirs=crypto["library_dirs"],
-            libraries=crypto["libraries"],
-            extra_compile_args=CFLAGS,
-        ),
+        ext("media._convert", "cp_convert"),
+        ext("e2ee._sframe", "cp_sframe", **crypto),
+        # added as they land: media._compose, rtp._rtp, rtp._rtcp, jitter._jitter
     ]
     return cythonize(
         exts,
