@@ -49,8 +49,14 @@ build/native-tests/test_cp_%: native/tests/test_cp_%.c native/src/cp_%.c native/
 	$(CC) -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror $(SANITIZE) -Inative/include $(filter %.c,$^) \
 	  $(if $(NATIVE_LIBS_$*),$$(pkg-config --cflags --libs $(NATIVE_LIBS_$*))) -lm -o $@
 
+# every comparison suite, with the reference implementations installed; writes the reports
+# that benchmarks/RESULTS.md is assembled from
+BENCH_SUITES ?= codecs convert sframe
 bench: build
-	$(VENV)/bin/callpipe bench codecs
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	@mkdir -p out/bench
+	@set -e; for s in $(BENCH_SUITES); do \
+	  $(VENV)/bin/callpipe bench $$s --markdown out/bench/$$s.md --json out/bench/$$s.json; done
 
 $(STAMP)/apt: Makefile
 	@mkdir -p $(STAMP)
