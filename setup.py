@@ -38,7 +38,11 @@ def cython_extensions() -> list[Extension]:
 
     exts = [
         ext("media._convert", "cp_convert"),
+        ext("media._compose", "cp_compose"),
         ext("e2ee._sframe", "cp_sframe", **crypto),
+        ext("rtp._rtp", "cp_rtp"),
+        ext("rtp._rtcp", "cp_rtcp"),
+        ext("jitter._jitter", "cp_jitter"),
         # added as they land: media._compose, rtp._rtp, rtp._rtcp, jitter._jitter
     ]
     return cythonize(

@@ -34,13 +34,17 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "and against PyAV's libvpx; two encoders in two threads against one; Opus against "
         "PyAV's libopus. 'convert': native colour conversion against PyAV's swscale and a "
         "plain memory copy. 'sframe': SFrame (RFC 9605) encrypt/decrypt per frame against one "
-        "raw AES-GCM call and a pure-Python SFrame, at 100 B / 1.2 kB / 10 kB / 100 kB.",
+        "raw AES-GCM call and a pure-Python SFrame, at 100 B / 1.2 kB / 10 kB / 100 kB. "
+        "'rtp': RTP per packet (VP8 packetize + serialize, parse + depacketize + frame "
+        "assembly) against aiortc's pure-Python chain (needs `pip install aiortc`).",
     )
     p.add_argument(
         "suite",
-        choices=["codecs", "convert", "sframe"],
+        choices=["codecs", "convert", "sframe", "rtp", "jitter"],
         help="codecs: VP8/Opus; convert: RGB24/BGRA -> I420 against swscale; sframe: per-frame "
-        "encryption against raw AES-GCM and a pure-Python SFrame",
+        "encryption against raw AES-GCM and a pure-Python SFrame; rtp: per-packet RTP send/receive "
+        "against aiortc; jitter: the adaptive audio buffer against the hindsight oracle on stock "
+        "network models, and simulation speed",
     )
     p.add_argument(
         "--sizes",
@@ -107,7 +111,10 @@ def report(results: list[Comparison], command: str) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.quick:
         args.cpu_used, args.threads, args.frames, args.repeats = [-8], [1], 20, 1
-        args.sizes = {"codecs": ["360p"], "convert": ["720p"], "sframe": ["1.2kB"]}[args.suite]
+        args.sizes = {"codecs": ["360p"], "convert": ["720p"], "sframe": ["1.2kB"], "rtp": None,
+                      "jitter": None}[
+            args.suite
+        ]
     if (args.frames is not None and args.frames < 2) or args.repeats < 1:
         raise SystemExit("callpipe bench: --frames must be >= 2 and --repeats >= 1")
 
@@ -133,6 +140,17 @@ def run(args: argparse.Namespace) -> int:
             progress,
             opus_seconds=2.0 if args.quick else 20.0,
         )
+    elif args.suite == "jitter":
+        from ..benchmarking import jitter
+
+        command += " --quick" if args.quick else ""
+        results = jitter.run_suite(args.repeats, progress, quick=args.quick)
+    elif args.suite == "rtp":
+        from ..benchmarking import rtp
+
+        frames = args.frames or rtp.FRAMES
+        command += f" ({frames} frames of {rtp.FRAME_BYTES} B per run)"
+        results = rtp.run_suite(args.repeats, progress, frames=frames)
     elif args.suite == "sframe":
         from ..benchmarking import sframe
 

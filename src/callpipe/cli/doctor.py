@@ -20,6 +20,10 @@ NATIVE_MODULES = {
     "callpipe._openssl": "libcrypto facts (cffi)",
     "callpipe.media._convert": "colour conversion and scaling (Cython + C)",
     "callpipe.e2ee._sframe": "SFrame, RFC 9605, over libcrypto (Cython + C)",
+    "callpipe.media._compose": "grid / picture-in-picture compositor (Cython + C)",
+    "callpipe.rtp._rtp": "RTP packets, VP8/Opus payload formats (Cython + C)",
+    "callpipe.rtp._rtcp": "RTCP packets and NACK (Cython + C)",
+    "callpipe.jitter._jitter": "NetEq-style audio jitter buffer (Cython + C)",
 }
 #: CPU flags (as /proc/cpuinfo names them) that callpipe's native code or its libraries use
 CPU_FEATURES = {"sse4_1": "SSE4.1", "avx2": "AVX2", "aes": "AES-NI", "avx512f": "AVX-512F"}

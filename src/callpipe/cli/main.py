@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import CallpipeError
-from . import bench, demo, doctor
+from . import bench, demo, doctor, sfu, simulate, token
 
-COMMANDS = (demo, bench, doctor)
+COMMANDS = (demo, bench, doctor, sfu, token, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,124 @@
+"""Jitter-buffer benchmarks: quality against the hindsight oracle, and simulation speed.
+
+* **Quality** (issue 5's target): on the stock models that resemble Wi-Fi spikes, cellular
+  queueing, route changes and clock drift, the default adaptive audio buffer's mean delay (playout
+  minus send, ms) against the hindsight oracle's -- the best *fixed* delay chosen knowing the
+  whole trace -- at the same late-loss rate.  The figure is ``oracle delay / adaptive delay``
+  (higher is better; above 1 the adaptive buffer wins); concealment is reported beside it,
+  since an adaptive buffer trades late loss for stretching and concealment.
+* **Speed**: simulated seconds per wall-clock second for one audio stream on one core, without a
+  codec (the C buffer and the Cython loop), with real Opus decoding (PLC and FEC included),
+  with the network model's packet generation, and the one-off Opus encoding of the test signal.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+from . import Comparison
+
+QUALITY_MODELS = ("wifi", "cellular", "route-change", "clock-drift")
+
+
+def quality(models: Sequence[str] = QUALITY_MODELS, duration_s: float = 120.0,
+            seeds: Sequence[int] = (1, 2, 3), progress: Callable[[str], None] | None = None
+            ) -> list[Comparison]:
+    """Adaptive vs hindsight oracle at the same late loss, per stock model (median of seeds)."""
+    from ..jitter import baselines as bl
+    from ..netsim import audio_schedule, simulate_audio
+
+    out = []
+    for name in models:
+        ratios, adaptive, oracle, late, concealed = [], [], [], [], []
+        for seed in seeds:
+            sch = audio_schedule(name, duration_s, seed)
+            run = simulate_audio(sch)
+            ids, send, arr = sch.per_packet()
+            send_of = dict(zip(ids.tolist(), send.tolist(), strict=True))
+            delays = [at - send_of[i] for i, at in run.playouts.items()]
+            mean = statistics.fmean(delays)
+            rate = run.stats.packetsDiscarded / max(1, run.stats.packetsReceived)
+            o = bl.hindsight_oracle(send, arr, rate)
+            ratios.append(o.mean_delay_ms / mean)
+            adaptive.append(mean)
+            oracle.append(o.mean_delay_ms)
+            late.append(rate)
+            concealed.append(run.stats.concealedSamplesRatio)
+            if progress:
+                progress(f"{name} seed {seed}: adaptive {mean:.1f} ms, oracle {o.mean_delay_ms:.1f}"
+                         f" ms at late loss {100 * rate:.2f} %, concealed "
+                         f"{100 * run.stats.concealedSamplesRatio:.2f} %")
+        med = statistics.median
+        out.append(Comparison(
+            name=f"{name}: oracle delay / adaptive delay at equal late loss (adaptive "
+            f"{med(adaptive):.0f} ms, oracle {med(oracle):.0f} ms, late loss "
+            f"{100 * med(late):.2f} %, concealed {100 * med(concealed):.2f} %, "
+            f"{len(seeds)} x {duration_s:.0f} s)",
+            unit="x",
+            reference_name="oracle",
+            ours=ratios,
+            reference=[1.0] * len(ratios),
+            target=1.0,
+        ))
+    return out
+
+
+def speed(duration_s: float = 60.0, repeats: int = 5, model: str = "wifi",
+          progress: Callable[[str], None] | None = None) -> list[Comparison]:
+    """Simulated seconds per wall second, one audio stream, one core."""
+    from ..netsim import audio_schedule, simulate_audio
+    from ..netsim.simulator import _encoded
+
+    def timed_run(codec: str) -> Callable[[], float]:
+        sch = audio_schedule(model, duration_s, 1, codec)  # type: ignore[arg-type]
+
+        def go() -> float:
+            run = simulate_audio(sch)
+            return run.pulls * 0.01 / run.wall_s
+
+        return go
+
+    def with_model() -> float:
+        t0 = time.perf_counter()
+        sch = audio_schedule(model, duration_s, 1, "none")
+        run = simulate_audio(sch)
+        return run.pulls * 0.01 / (time.perf_counter() - t0)
+
+    def encode() -> float:
+        _encoded.cache_clear()
+        t0 = time.perf_counter()
+        _encoded(int(duration_s * 50), False, 99, 32.0, True, False)
+        return duration_s / (time.perf_counter() - t0)
+
+    cases = [
+        (f"audio simulation, {duration_s:.0f} s {model}, no codec (C buffer + Cython loop)",
+         timed_run("none"), 1000.0),
+        (f"audio simulation, {duration_s:.0f} s {model}, real Opus decode + PLC/FEC",
+         timed_run("opus"), 1000.0),
+        (f"audio simulation incl. the network model's packets, {duration_s:.0f} s, no codec",
+         with_model, 1000.0),
+        (f"Opus encode of the {duration_s:.0f} s test signal (once per signal, cached)",
+         encode, None),
+    ]
+    out = []
+    for name, fn, target in cases:
+        fn()  # warm-up
+        runs = []
+        for i in range(repeats):
+            runs.append(fn())
+            if progress:
+                progress(f"{name}: run {i + 1}/{repeats} {runs[-1]:.0f}x real time")
+        out.append(Comparison(name=name, unit="x real time", reference_name="real time",
+                              ours=runs, reference=[1.0] * len(runs), target=target))
+    return out
+
+
+def run_suite(repeats: int = 5, progress: Callable[[str], None] | None = None,
+              quick: bool = False) -> list[Comparison]:
+    """Quality on the four stock models, then speed.  ``quick``: one 30 s seed, 1 repeat."""
+    if quick:
+        return quality(duration_s=30.0, seeds=(1,), progress=progress) + speed(
+            duration_s=20.0, repeats=1, progress=progress)
+    return quality(progress=progress) + speed(repeats=repeats, progress=progress)
