@@ -51,7 +51,7 @@ build/native-tests/test_cp_%: native/tests/test_cp_%.c native/src/cp_%.c native/
 
 # every comparison suite, with the reference implementations installed; writes the reports
 # that benchmarks/RESULTS.md is assembled from
-BENCH_SUITES ?= codecs convert sframe
+BENCH_SUITES ?= codecs convert sframe rtp jitter sfu
 bench: build
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	@mkdir -p out/bench

@@ -43,6 +43,7 @@ def cython_extensions() -> list[Extension]:
         ext("rtp._rtp", "cp_rtp"),
         ext("rtp._rtcp", "cp_rtcp"),
         ext("jitter._jitter", "cp_jitter"),
+        ext("sfu._forward", "cp_forward"),
         # added as they land: media._compose, rtp._rtp, rtp._rtcp, jitter._jitter
     ]
     return cythonize(

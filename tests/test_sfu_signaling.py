@@ -120,8 +120,8 @@ def sfu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sfu]:
     assert code == 0 and "Traceback" not in err, err
 
 
-def test_banner_says_media_is_not_wired(sfu: Sfu) -> None:
-    assert "signaling only; media forwarding not wired yet" in sfu.banner
+def test_banner_names_the_media_endpoint(sfu: Sfu) -> None:
+    assert re.search(r"media on udp://127\.0\.0\.1:\d+", sfu.banner), sfu.banner
 
 
 def test_three_clients_join_see_each_other_relay_and_leave(sfu: Sfu) -> None:
@@ -135,7 +135,8 @@ def test_three_clients_join_see_each_other_relay_and_leave(sfu: Sfu) -> None:
 
     async def scenario() -> None:
         a = await SignalingClient.connect(sfu.url, token("trio", "Alice"), ids[0], "Alice")
-        assert a.room == "trio" and a.members == {} and a.media is None
+        assert a.room == "trio" and a.members == {} and a.media is not None
+        assert a.media.host == "127.0.0.1" and len(a.media.token) == 16
         assert a.you.name == "Alice" and a.you.identity == ids[0]
         assert a.limits["max_message_bytes"] == 16384
 
@@ -465,7 +466,7 @@ def test_tls_wss_with_a_self_signed_certificate(tmp_path: Path) -> None:
 
 
 def test_sigterm_shuts_down_cleanly_and_writes_stats(tmp_path: Path) -> None:
-    server = Sfu(tmp_path, "--room", "lobby", "--media-port", "5004")
+    server = Sfu(tmp_path, "--room", "lobby", "--no-media")
 
     async def scenario() -> tuple[SignalingClient, SignalingClient]:
         a = await SignalingClient.connect(server.url, token("lobby", "A"), identity())
@@ -488,7 +489,7 @@ def test_sigterm_shuts_down_cleanly_and_writes_stats(tmp_path: Path) -> None:
     code, err = server.stop()
     assert code == 0, err
     assert "Traceback" not in err and "stopped" in err
-    assert "--media-port 5004 ignored: signaling only" in err
+    assert "no media plane" in server.banner
     stats = json.loads(server.stats_file.read_text())
     assert stats["total_joins"] == 2 and stats["relayed_messages"] == 1
     assert stats["relayed_bytes"] == 3 and stats["refused_joins"] == {"unknown-room": 1}

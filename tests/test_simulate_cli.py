@@ -1,4 +1,4 @@
-"""`callpipe simulate`: reports from models, CSV and pcap traces; errors; video not yet."""
+"""`callpipe simulate`: reports from models, CSV and pcap traces; errors."""
 
 from __future__ import annotations
 
@@ -73,10 +73,11 @@ def test_csv_and_pcap_traces(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert rep2["meanDelayMs"] == pytest.approx(rep["meanDelayMs"] - 40, abs=1.0)
 
 
-def test_video_is_not_yet_and_errors_are_clear(tmp_path: Path,
+def test_errors_are_clear(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["simulate", "--model", "wifi", "--media", "video"]) == 2
-    assert "not available yet" in capsys.readouterr().err
+    assert main(["simulate", "--model", "wifi", "--media", "video", "--param",
+                 "video.bogus=1"]) == 1
+    assert "unknown video parameter" in capsys.readouterr().err
     assert main(["simulate", "--model", "nosuch"]) == 1
     assert "stock models" in capsys.readouterr().err
     assert main(["simulate", "--model", "wifi", "--param", "quantile=7"]) == 1

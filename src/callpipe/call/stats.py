@@ -158,7 +158,7 @@ class FreezeDetector:
 class _Stats:
     def as_dict(self) -> dict[str, Any]:
         """Every field, by name."""
-        return asdict(self)  # type: ignore[call-overload,no-any-return]
+        return asdict(self)  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)

@@ -40,11 +40,18 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "suite",
-        choices=["codecs", "convert", "sframe", "rtp", "jitter"],
+        choices=["codecs", "convert", "sframe", "rtp", "jitter", "sfu"],
         help="codecs: VP8/Opus; convert: RGB24/BGRA -> I420 against swscale; sframe: per-frame "
         "encryption against raw AES-GCM and a pure-Python SFrame; rtp: per-packet RTP send/receive "
         "against aiortc; jitter: the adaptive audio buffer against the hindsight oracle on stock "
-        "network models, and simulation speed",
+        "network models, and simulation speed; sfu: packets/s a `callpipe sfu` process "
+        "forwards per core (1->N fan-out of 1200-byte RTP) against the kernel's loopback limit",
+    )
+    p.add_argument(
+        "--fanouts",
+        type=_csv(int),
+        default=None,
+        help="sfu: comma-separated receivers per sender (default: 1,4,16)",
     )
     p.add_argument(
         "--sizes",
@@ -112,9 +119,10 @@ def run(args: argparse.Namespace) -> int:
     if args.quick:
         args.cpu_used, args.threads, args.frames, args.repeats = [-8], [1], 20, 1
         args.sizes = {"codecs": ["360p"], "convert": ["720p"], "sframe": ["1.2kB"], "rtp": None,
-                      "jitter": None}[
+                      "jitter": None, "sfu": None}[
             args.suite
         ]
+        args.fanouts = args.fanouts or [4]
     if (args.frames is not None and args.frames < 2) or args.repeats < 1:
         raise SystemExit("callpipe bench: --frames must be >= 2 and --repeats >= 1")
 
@@ -123,7 +131,17 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.flush()
 
     command = f"callpipe bench {args.suite} --repeats {args.repeats}"
-    if args.suite == "codecs":
+    extra = ""
+    if args.suite == "sfu":
+        from ..benchmarking import sfu
+
+        fanouts = tuple(args.fanouts or sfu.FANOUTS)
+        if any(n < 1 for n in fanouts):
+            raise CallpipeError("--fanouts must be >= 1")
+        command += f" --fanouts {','.join(map(str, fanouts))}"
+        results = sfu.run_suite(args.repeats, progress, fanouts, 0.7 if args.quick else 1.5)
+        extra = "".join(f"\n- {r.name}: {r.note}" for r in results[:1] if r.note) + "\n"
+    elif args.suite == "codecs":
         from ..benchmarking import codecs
 
         sizes = args.sizes or list(codecs.SIZES)
@@ -169,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
             raise CallpipeError(f"unknown size(s) {unknown}; choose from {list(convert.SIZES)}")
         command += f" --sizes {','.join(sizes)}"
         results = convert.run_suite(sizes, args.repeats, progress)
-    text = report(results, command)
+    text = report(results, command) + extra
     print(text)
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as f:

@@ -24,6 +24,7 @@ NATIVE_MODULES = {
     "callpipe.rtp._rtp": "RTP packets, VP8/Opus payload formats (Cython + C)",
     "callpipe.rtp._rtcp": "RTCP packets and NACK (Cython + C)",
     "callpipe.jitter._jitter": "NetEq-style audio jitter buffer (Cython + C)",
+    "callpipe.sfu._forward": "SFU forwarding fast path, recvmmsg/sendmmsg (Cython + C)",
 }
 #: CPU flags (as /proc/cpuinfo names them) that callpipe's native code or its libraries use
 CPU_FEATURES = {"sse4_1": "SSE4.1", "avx2": "AVX2", "aes": "AES-NI", "avx512f": "AVX-512F"}

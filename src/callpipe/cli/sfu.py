@@ -1,9 +1,9 @@
-"""``callpipe sfu``: run the SFU's signaling server (rooms, join tokens, relay; ws:// or wss://).
+"""``callpipe sfu``: run the SFU: signaling (rooms, join tokens, relay; ws:// or wss://) and the
+UDP media plane that forwards RTP without decrypting it.
 
-Signaling only for now: media forwarding is not wired yet.  The media plane plugs in at
-:func:`make_media_plane`; until the UDP forwarder lands it returns a
-:class:`~callpipe.sfu.signaling.NullMediaPlane`, which records participants and advertises no
-media endpoint (``welcome`` carries ``"media": null``).
+The media plane (:class:`~callpipe.sfu.media.UdpMediaPlane`) listens on one UDP port (by default
+the same number as the signaling TCP port) and is advertised in every ``welcome``; ``--no-media``
+runs signaling only (``"media": null``).  Conventions on the UDP port: :mod:`callpipe.net.udp`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import sys
 from typing import Any
 
 from ..errors import CallpipeError
+from ..sfu.media import UdpMediaPlane
 from ..sfu.rooms import Limits
+from ..sfu.router import RouterConfig
 from ..sfu.signaling import MediaPlane, NullMediaPlane, SignalingServer
 from ..sfu.token import secret_bytes
 from .token import SECRET_ENV, resolve_secret
-
-MEDIA_NOTE = "signaling only; media forwarding not wired yet"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -31,15 +31,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     defaults = Limits()
     p = sub.add_parser(
         "sfu",
-        help=f"run the SFU's signaling server: rooms, join tokens, relay ({MEDIA_NOTE})",
-        description="Run the SFU's WebSocket signaling server: participants join rooms with "
+        help="run the SFU: signaling (rooms, join tokens, relay) and UDP media forwarding "
+        "that never decrypts",
+        description="Run the SFU. Signaling over WebSocket: participants join rooms with "
         "join tokens (callpipe token, same secret), get participant ids and RTP SSRCs, see "
         "each other join and leave, and relay roster, key and verification messages the "
-        "server cannot read. Serves wss:// when --cert and --key are given. "
-        f"NOTE: {MEDIA_NOTE} -- the server does not forward RTP yet (welcome carries "
-        "\"media\": null); --media-port is reserved for the forwarder. Prints the URL it "
-        "listens on, then runs until SIGTERM or SIGINT, when it closes every connection "
-        "and exits 0.",
+        "server cannot read; wss:// when --cert and --key are given. Media over one UDP "
+        "port: participants register with the media token of their welcome and send RTP/RTCP; "
+        "the server forwards the (end-to-end encrypted) packets to the rest of the room "
+        "without decrypting them, with per-receiver temporal-layer selection, NACKs served "
+        "from its packet cache, rate-limited PLI forwarding, loss-based bandwidth estimates "
+        "(REMB to senders), active speaker and last-N. Prints the signaling URL and the media "
+        "endpoint, then runs until SIGTERM or SIGINT, when it closes every connection and "
+        "exits 0.",
     )
     p.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
@@ -54,7 +58,43 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--media-port",
         type=int,
         default=None,
-        help=f"UDP port for the media plane (reserved: {MEDIA_NOTE}, so it is ignored)",
+        help="UDP port of the media plane; 0 = any free port (default: the --port number)",
+    )
+    p.add_argument(
+        "--media-host",
+        default=None,
+        help="host clients are told to send media to (default: --host; 127.0.0.1 for a "
+        "wildcard --host)",
+    )
+    p.add_argument(
+        "--no-media",
+        action="store_true",
+        help="run without the UDP media plane (welcome carries no media endpoint)",
+    )
+    p.add_argument(
+        "--last-n",
+        type=int,
+        default=0,
+        help="forward the video of only the N most recent speakers; 0 = all (default: 0)",
+    )
+    p.add_argument(
+        "--media-packet-rate",
+        type=float,
+        default=RouterConfig.rate_packets,
+        help="RTP/RTCP packets per s one participant may send; more is dropped; 0 = no limit "
+        "(default: %(default)g)",
+    )
+    p.add_argument(
+        "--media-byte-rate",
+        type=float,
+        default=RouterConfig.rate_bytes,
+        help="bytes per s one participant may send; 0 = no limit (default: %(default)g)",
+    )
+    p.add_argument(
+        "--cache-packets",
+        type=int,
+        default=RouterConfig.cache_packets,
+        help="packets cached per video stream for NACKs (default: %(default)s)",
     )
     p.add_argument(
         "--room",
@@ -97,17 +137,22 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def make_media_plane(args: argparse.Namespace) -> MediaPlane:
-    """The media plane the server reports joins and leaves to.
-
-    Extension point for the UDP forwarder: return its :class:`MediaPlane` here.  For now this
-    is a :class:`NullMediaPlane`: signaling only; media forwarding not wired yet.
-    """
-    if args.media_port is not None:
-        print(
-            f"callpipe sfu: --media-port {args.media_port} ignored: {MEDIA_NOTE}",
-            file=sys.stderr,
+    """The media plane the server reports joins and leaves to: a
+    :class:`~callpipe.sfu.media.UdpMediaPlane` on ``--media-port`` (default: the ``--port``
+    number), or a :class:`~callpipe.sfu.signaling.NullMediaPlane` with ``--no-media``."""
+    if args.no_media:
+        return NullMediaPlane()
+    port = args.port if args.media_port is None else args.media_port
+    try:
+        config = RouterConfig(
+            last_n=args.last_n,
+            cache_packets=args.cache_packets,
+            rate_packets=args.media_packet_rate,
+            rate_bytes=args.media_byte_rate,
         )
-    return NullMediaPlane()
+    except ValueError as e:
+        raise CallpipeError(str(e)) from None
+    return UdpMediaPlane(args.host, port, advertise_host=args.media_host, config=config)
 
 
 def _ssl_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
@@ -124,19 +169,30 @@ def _ssl_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
     return ctx
 
 
-async def _serve(args: argparse.Namespace, server: SignalingServer) -> None:
+async def _serve(args: argparse.Namespace, server: SignalingServer) -> dict[str, Any] | None:
+    """Serve until a signal; the media plane's final stats (None without one)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    media = server.media if isinstance(server.media, UdpMediaPlane) else None
+    if media is not None:
+        media.start()
     await server.start()
-    print(f"callpipe sfu: signaling on {server.url} ({MEDIA_NOTE})", flush=True)
+    where = "no media plane" if media is None else "media on udp://{}:{}".format(
+        *media.endpoint or ("?", 0)
+    )
+    print(f"callpipe sfu: signaling on {server.url} ({where})", flush=True)
     try:
         await stop.wait()
     finally:
         await server.close()
+        media_stats = media.stats() if media is not None else None
+        if media is not None:
+            media.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+    return media_stats
 
 
 def run(args: argparse.Namespace) -> int:
@@ -169,10 +225,11 @@ def run(args: argparse.Namespace) -> int:
         limits=limits,
         rooms=args.room,
     )
-    asyncio.run(_serve(args, server))
+    media_stats = asyncio.run(_serve(args, server))
     # the server is closed: a repeated SIGTERM must not turn this clean exit into a kill
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     stats = server.stats()
+    stats["media"] = media_stats
     if args.stats_file:
         with open(args.stats_file, "w", encoding="utf-8") as f:
             json.dump(stats, f, indent=2)

@@ -1,4 +1,4 @@
-"""Networking on the client side: SFU signaling (and, later, the UDP media transport)."""
+"""Networking on the client side: SFU signaling and the UDP media transport (:mod:`.udp`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from .signaling import (
     ServerError,
     SignalingClient,
 )
+from .udp import Datagram, MediaTransport, UdpSession
 
 __all__ = [
     "SignalingClient",
@@ -20,4 +21,7 @@ __all__ = [
     "RelayReceived",
     "ServerError",
     "Disconnected",
+    "MediaTransport",
+    "UdpSession",
+    "Datagram",
 ]

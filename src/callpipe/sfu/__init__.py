@@ -1,9 +1,11 @@
 """The SFU: a forwarding server that cannot read media.
 
-This package holds the signaling plane: join tokens (:mod:`.token`), the signaling message
-schema (:mod:`.protocol`), rooms, participants, SSRCs and limits (:mod:`.rooms`, sans-I/O) and
-the WebSocket server (:mod:`.signaling`).  The media plane (UDP RTP forwarding) plugs into the
-server through :class:`MediaPlane`; :class:`NullMediaPlane` is the signaling-only stand-in.
+The signaling plane: join tokens (:mod:`.token`), the signaling message schema
+(:mod:`.protocol`), rooms, participants, SSRCs and limits (:mod:`.rooms`, sans-I/O) and the
+WebSocket server (:mod:`.signaling`).  The media plane (:mod:`.media`: UDP RTP/RTCP forwarding
+over the native batched path in ``_forward``, with routing decisions in :mod:`.router`) plugs
+into the server through :class:`MediaPlane`; :class:`NullMediaPlane` is the signaling-only
+stand-in used with ``callpipe sfu --no-media``.
 """
 
 from __future__ import annotations
