@@ -56,7 +56,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 
@@ -294,8 +294,62 @@ class _Tasks:
             self._executor = None
 
 
+_P = TypeVar("_P", bound="_Pipeline")
+
+
+class _Pipeline:
+    """Lifetime shared by the four pipelines.
+
+    A subclass sets ``self._tasks`` (a :class:`_Tasks`) and ``self._closed = False`` and frees
+    its native objects in :meth:`_release`; :meth:`close` is idempotent and stops the tasks and
+    the worker thread before that.
+    """
+
+    _tasks: _Tasks
+    _closed: bool
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError(f"{type(self).__name__} is closed")
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def task_errors(self) -> list[BaseException]:
+        """Exceptions that ended one of this pipeline's tasks (also logged to
+        ``callpipe.call``)."""
+        return list(self._tasks.errors)
+
+    async def aclose(self) -> None:
+        """Stop the tasks (awaiting them), then :meth:`close`."""
+        await self._tasks.join()
+        self.close()
+
+    def close(self) -> None:
+        """Cancel the tasks, wait for the worker thread, free the native objects; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._tasks.cancel()
+        self._tasks.shutdown()
+        self._release()
+
+    def __enter__(self: _P) -> _P:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self: _P) -> _P:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
 # ============================================================================== video send
-class VideoSendPipeline:
+class VideoSendPipeline(_Pipeline):
     """Video frames -> VP8 -> SFrame -> RTP packets -> ``send``.
 
     :param sframe: the SFrame sender with this direction's active key.
@@ -354,12 +408,20 @@ class VideoSendPipeline:
         self.cname = cname
         self.rtcp_interval = rtcp_interval_ms / 1000
         self._encoder = Vp8Encoder(
-            width, height, bitrate_kbps, fps=max(1, round(fps)), threads=threads,
+            width,
+            height,
+            bitrate_kbps,
+            fps=max(1, round(fps)),
+            threads=threads,
             temporal_layers=temporal_layers,
         )
         self._packetizer = Vp8Packetizer(
-            ssrc, payload_type, mtu=mtu, temporal_layers=temporal_layers > 1,
-            abs_send_time_id=ABS_SEND_TIME_ID, frame_marking_id=FRAME_MARKING_ID,
+            ssrc,
+            payload_type,
+            mtu=mtu,
+            temporal_layers=temporal_layers > 1,
+            abs_send_time_id=ABS_SEND_TIME_ID,
+            frame_marking_id=FRAME_MARKING_ID,
         )
         self.ssrc: int = self._packetizer.ssrc
         self._history = RetransmissionHistory(max_age_ms=history_ms)
@@ -402,10 +464,6 @@ class VideoSendPipeline:
         """The encoder's current target bitrate, kbit/s."""
         return self._encoder.bitrate_kbps
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ClosedError("VideoSendPipeline is closed")
-
     # -- sans-I/O core ---------------------------------------------------------------------
     def encode(self, frame: VideoFrame, now: float | None = None) -> list[bytes]:
         """Encode, encrypt and packetize one picture; returns its RTP packets (not sent).
@@ -426,9 +484,7 @@ class VideoSendPipeline:
                 "video", self.payload_type, keyframe=ef.keyframe, temporal_id=ef.temporal_id
             )
             ciphertext = self._sframe.encrypt(ef.data, md)
-            out.extend(
-                self._packetizer.packetize_frame(ef, ciphertext, send_time_us=int(t * 1e6))
-            )
+            out.extend(self._packetizer.packetize_frame(ef, ciphertext, send_time_us=int(t * 1e6)))
             self._frames_encoded += 1
             self._keyframes += ef.keyframe
             rtp_ts = (ef.pts + self._packetizer.timestamp_offset) % (1 << 32)
@@ -560,41 +616,13 @@ class VideoSendPipeline:
                 self._send(self.rtcp_report())
 
     # -- lifetime --------------------------------------------------------------------------
-    @property
-    def task_errors(self) -> list[BaseException]:
-        """Exceptions that ended one of this pipeline's tasks (also logged to
-        ``callpipe.call``)."""
-        return list(self._tasks.errors)
-
-    async def aclose(self) -> None:
-        """Stop the tasks (awaiting them), then :meth:`close`."""
-        await self._tasks.join()
-        self.close()
-
-    def close(self) -> None:
-        """Cancel the tasks, wait for the worker thread, free the encoder; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._tasks.cancel()
-        self._tasks.shutdown()
+    def _release(self) -> None:
+        """Free the encoder (after the tasks stopped)."""
         self._encoder.close()
-
-    def __enter__(self) -> VideoSendPipeline:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> VideoSendPipeline:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 # ============================================================================== audio send
-class AudioSendPipeline:
+class AudioSendPipeline(_Pipeline):
     """Audio frames -> Opus (in-band FEC on) -> SFrame -> RTP with the RFC 6464 level.
 
     :param sframe: the SFrame sender with this direction's active key.
@@ -647,7 +675,11 @@ class AudioSendPipeline:
         self.cname = cname
         self.rtcp_interval = rtcp_interval_ms / 1000
         self._encoder = OpusEncoder(
-            sample_rate, channels, bitrate_kbps, fec=True, expected_loss_pct=expected_loss_pct,
+            sample_rate,
+            channels,
+            bitrate_kbps,
+            fec=True,
+            expected_loss_pct=expected_loss_pct,
             dtx=dtx,
         )
         self._packetizer = OpusPacketizer(ssrc, payload_type, extension_ids=AUDIO_EXTENSIONS)
@@ -674,10 +706,6 @@ class AudioSendPipeline:
     def set_bitrate(self, kbps: float) -> None:
         """Change the Opus target bitrate in place, kbit/s."""
         self._encoder.bitrate_kbps = kbps
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ClosedError("AudioSendPipeline is closed")
 
     def encode(self, frame: AudioFrame, now: float | None = None) -> bytes | None:
         """Encode, encrypt and packetize one frame; returns its RTP packet (not sent), or None
@@ -812,37 +840,9 @@ class AudioSendPipeline:
             if self._stats.packets_sent:
                 self._send(self.rtcp_report())
 
-    @property
-    def task_errors(self) -> list[BaseException]:
-        """Exceptions that ended one of this pipeline's tasks (also logged to
-        ``callpipe.call``)."""
-        return list(self._tasks.errors)
-
-    async def aclose(self) -> None:
-        """Stop the tasks (awaiting them), then :meth:`close`."""
-        await self._tasks.join()
-        self.close()
-
-    def close(self) -> None:
-        """Cancel the tasks, wait for the worker thread, free the encoder; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._tasks.cancel()
-        self._tasks.shutdown()
+    def _release(self) -> None:
+        """Free the encoder (after the tasks stopped)."""
         self._encoder.close()
-
-    def __enter__(self) -> AudioSendPipeline:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> AudioSendPipeline:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 # =========================================================================== video receive
@@ -856,7 +856,7 @@ class _Decoded:
     latency_ms: float | None = None
 
 
-class VideoReceivePipeline:
+class VideoReceivePipeline(_Pipeline):
     """RTP packets of one video SSRC -> frames -> SFrame decrypt -> VP8 decode -> frames out.
 
     Loss repair: a :class:`~callpipe.rtp.NackRequester` asks for missing packets (the sender
@@ -912,8 +912,11 @@ class VideoReceivePipeline:
         self.on_frame = on_frame
         self._clock = clock
         self._assembler = Vp8FrameAssembler(
-            ssrc=remote_ssrc, frame_marking_id=FRAME_MARKING_ID, encrypted=True,
-            max_wait_frames=max_wait_frames, max_wait_ms=max_wait_ms,
+            ssrc=remote_ssrc,
+            frame_marking_id=FRAME_MARKING_ID,
+            encrypted=True,
+            max_wait_frames=max_wait_frames,
+            max_wait_ms=max_wait_ms,
         )
         self._decoder = Vp8Decoder()
         self._nack = NackRequester(keyframe_on_give_up=True)
@@ -931,8 +934,14 @@ class VideoReceivePipeline:
         self._rate = RateMeter(1.0)
         self._freeze = FreezeDetector()
         self._n = {
-            "frames_received": 0, "decoded": 0, "dropped": 0, "keyframes": 0,
-            "decode_errors": 0, "auth": 0, "crypto": 0, "invalid": 0,
+            "frames_received": 0,
+            "decoded": 0,
+            "dropped": 0,
+            "keyframes": 0,
+            "decode_errors": 0,
+            "auth": 0,
+            "crypto": 0,
+            "invalid": 0,
         }
         self._jb_delay = 0.0
         self._jb_count = 0
@@ -943,9 +952,6 @@ class VideoReceivePipeline:
         self._closed = False
 
     # -- sans-I/O core ---------------------------------------------------------------------
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ClosedError("VideoReceivePipeline is closed")
 
     def on_packet(self, data: bytes, now: float | None = None) -> None:
         """Take one RTP packet as it arrives (event-loop thread).  Invalid packets and
@@ -1026,8 +1032,9 @@ class VideoReceivePipeline:
         if self._recv is not None and t - self._last_rr >= self.rtcp_interval:
             self._last_rr = t
             rr = ReceiverReport(self.local_ssrc, (self._recv.report_block(t),))
-            self._send_rtcp(build_compound(rr, SourceDescription.cname(self.local_ssrc,
-                                                                       self.cname)))
+            self._send_rtcp(
+                build_compound(rr, SourceDescription.cname(self.local_ssrc, self.cname))
+            )
 
     def set_rtt(self, rtt_ms: float) -> None:
         """Round-trip time to the sender, ms (NACK resend spacing, PLI interval)."""
@@ -1215,44 +1222,16 @@ class VideoReceivePipeline:
         """The glass-to-glass latency samples (ms)."""
         return self._latency
 
-    @property
-    def task_errors(self) -> list[BaseException]:
-        """Exceptions that ended one of this pipeline's tasks (also logged to
-        ``callpipe.call``)."""
-        return list(self._tasks.errors)
-
-    async def aclose(self) -> None:
-        """Stop the tasks (awaiting them), then :meth:`close`."""
-        await self._tasks.join()
-        self.close()
-
-    def close(self) -> None:
-        """Cancel the tasks, wait for the worker, free the decoder and assembler, end
-        :meth:`frames`; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._tasks.cancel()
-        self._tasks.shutdown()
+    def _release(self) -> None:
+        """Free the decoder and assembler, end
+        :meth:`frames` (after the tasks stopped)."""
         self._decoder.close()
         self._assembler.close()
         self._out.end()
 
-    def __enter__(self) -> VideoReceivePipeline:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> VideoReceivePipeline:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
 
 # =========================================================================== audio receive
-class AudioReceivePipeline:
+class AudioReceivePipeline(_Pipeline):
     """RTP packets of one audio SSRC -> SFrame decrypt -> the NetEq-style jitter buffer
     (Opus decoding, PLC and in-band FEC inside) -> 10 ms PCM frames, pulled by a playout
     clock.
@@ -1319,10 +1298,6 @@ class AudioReceivePipeline:
         """Audio per :meth:`pull`, ms."""
         return self._jitter.tick_ms
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ClosedError("AudioReceivePipeline is closed")
-
     def on_packet(self, data: bytes, now: float | None = None) -> None:
         """Take one RTP packet as it arrives: decrypt, insert into the jitter buffer.  Invalid,
         foreign, replayed and unauthentic packets are counted and dropped.
@@ -1386,8 +1361,9 @@ class AudioReceivePipeline:
         if self._recv is not None and t - self._last_rr >= self.rtcp_interval:
             self._last_rr = t
             rr = ReceiverReport(self.local_ssrc, (self._recv.report_block(t),))
-            self._send_rtcp(build_compound(rr, SourceDescription.cname(self.local_ssrc,
-                                                                       self.cname)))
+            self._send_rtcp(
+                build_compound(rr, SourceDescription.cname(self.local_ssrc, self.cname))
+            )
 
     def on_rtcp(self, packet: RtcpPacket, now: float | None = None) -> None:
         """An SR from the sender feeds the LSR/DLSR of our receiver reports."""
@@ -1453,38 +1429,10 @@ class AudioReceivePipeline:
                 t0, n = loop.time(), 0
             await asyncio.sleep(max(0.0, delay))
 
-    @property
-    def task_errors(self) -> list[BaseException]:
-        """Exceptions that ended one of this pipeline's tasks (also logged to
-        ``callpipe.call``)."""
-        return list(self._tasks.errors)
-
-    async def aclose(self) -> None:
-        """Stop the playout task (awaiting it), then :meth:`close`."""
-        await self._tasks.join()
-        self.close()
-
-    def close(self) -> None:
-        """Cancel the task, wait for the worker, free the jitter buffer and decoder, end
-        :meth:`frames`; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._tasks.cancel()
-        self._tasks.shutdown()
+    def _release(self) -> None:
+        """Free the jitter buffer and decoder, end
+        :meth:`frames` (after the tasks stopped)."""
         with self._lock:
             self._jitter.close()
             self._decoder.close()
         self._out.end()
-
-    def __enter__(self) -> AudioReceivePipeline:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> AudioReceivePipeline:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
