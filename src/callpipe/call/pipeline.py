@@ -60,6 +60,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 
+from .._lifetime import Closeable
 from ..codecs.opus import OpusDecoder, OpusEncoder
 from ..codecs.vp8 import EncodedFrame, Vp8Decoder, Vp8Encoder
 from ..e2ee.sframe import ReplayError, SFrameReceiver, SFrameSender
@@ -297,7 +298,7 @@ class _Tasks:
 _P = TypeVar("_P", bound="_Pipeline")
 
 
-class _Pipeline:
+class _Pipeline(Closeable):
     """Lifetime shared by the four pipelines.
 
     A subclass sets ``self._tasks`` (a :class:`_Tasks`) and ``self._closed = False`` and frees
@@ -334,12 +335,6 @@ class _Pipeline:
         self._tasks.cancel()
         self._tasks.shutdown()
         self._release()
-
-    def __enter__(self: _P) -> _P:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     async def __aenter__(self: _P) -> _P:
         return self

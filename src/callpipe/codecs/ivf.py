@@ -41,9 +41,9 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator
-from types import TracebackType
 from typing import IO, Any, NamedTuple
 
+from .._lifetime import Closeable
 from ..errors import ClosedError, CodecError
 
 __all__ = ["IvfError", "IvfFrame", "IvfReader", "IvfWriter", "FILE_HEADER_SIZE",
@@ -91,7 +91,7 @@ def _open(path_or_file: Any, mode: str) -> tuple[IO[bytes], bool]:
     return path_or_file, False
 
 
-class IvfWriter:
+class IvfWriter(Closeable):
     """Writes compressed frames into an IVF file.
 
     The frame count in the file header is fixed up on :meth:`close` when the output is
@@ -199,19 +199,8 @@ class IvfWriter:
         """True after :meth:`close`."""
         return self._f is None
 
-    def __enter__(self) -> IvfWriter:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class IvfReader:
+class IvfReader(Closeable):
     """Reads an IVF file; iterating yields :class:`IvfFrame` ``(pts, data)`` in file order.
 
     :param path_or_file: a path, or a binary file object opened for reading (left open on
@@ -294,14 +283,3 @@ class IvfReader:
     def closed(self) -> bool:
         """True after :meth:`close`."""
         return self._f is None
-
-    def __enter__(self) -> IvfReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -22,9 +22,9 @@ import struct
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import BinaryIO
 
+from .._lifetime import Closeable
 from ..errors import ClosedError, CodecError
 
 __all__ = [
@@ -169,7 +169,7 @@ class OggOpusPacket:
     end_trim: int = 0
 
 
-class OggOpusWriter:
+class OggOpusWriter(Closeable):
     """Writes Opus packets into a single-stream Ogg Opus file (channel mapping family 0).
 
     Pages hold up to ``max_page_ms`` of audio; the last page, written by :meth:`close`, carries
@@ -344,17 +344,6 @@ class OggOpusWriter:
         """``True`` once :meth:`close` has run."""
         return self._f is None
 
-    def __enter__(self) -> OggOpusWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 @dataclass(slots=True)
 class _Page:
@@ -367,7 +356,7 @@ class _Page:
     body: bytes
 
 
-class OggOpusReader:
+class OggOpusReader(Closeable):
     """Reads the Opus packets of a single-stream Ogg Opus file, checking every page CRC.
 
     The headers are parsed on opening; iterating yields :class:`OggOpusPacket` s in order (each
@@ -642,14 +631,3 @@ class OggOpusReader:
     def closed(self) -> bool:
         """``True`` once :meth:`close` has run."""
         return self._f is None
-
-    def __enter__(self) -> OggOpusReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -17,11 +17,11 @@ All failures raise :class:`~callpipe.errors.CodecError` (libopus's own ``opus_st
 from __future__ import annotations
 
 import threading
-from types import TracebackType
 from typing import Any, Literal
 
 import numpy as np
 
+from .._lifetime import Closeable
 from ..errors import ClosedError, CodecError, NativeModuleError
 from ..media.frames import AudioFrame
 
@@ -107,7 +107,7 @@ def _bitrate_bps(kbps: object) -> int:
     return int(round(kbps * 1000))
 
 
-class OpusEncoder:
+class OpusEncoder(Closeable):
     """An Opus encoder (libopus ``OpusEncoder``) for one mono or stereo stream.
 
     Invariants: every frame given to :meth:`encode` has ``sample_rate`` and ``channels`` of the
@@ -204,17 +204,6 @@ class OpusEncoder:
     def closed(self) -> bool:
         """``True`` once :meth:`close` has run."""
         return self._enc is None
-
-    def __enter__(self) -> OpusEncoder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _live(self) -> Any:
         enc = self._enc
@@ -372,7 +361,7 @@ class OpusEncoder:
         )
 
 
-class OpusDecoder:
+class OpusDecoder(Closeable):
     """An Opus decoder (libopus ``OpusDecoder``) for one stream, with concealment.
 
     Decodes any Opus packet (mono or stereo, any internal bandwidth) to ``channels`` channels at
@@ -420,17 +409,6 @@ class OpusDecoder:
     def closed(self) -> bool:
         """``True`` once :meth:`close` has run."""
         return self._dec is None
-
-    def __enter__(self) -> OpusDecoder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _live(self) -> Any:
         dec = self._dec

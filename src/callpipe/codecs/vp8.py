@@ -40,11 +40,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 
+from .._lifetime import Closeable
 from ..errors import ClosedError, CodecError, ConversionError, NativeModuleError
 from ..media.frames import VideoFrame, i420_size
 
@@ -176,7 +176,7 @@ def _plane_ptr(plane: np.ndarray) -> tuple[Any, int, Any]:
         return ffi.cast("uint8_t *", addr), stride, plane
 
 
-class Vp8Encoder:
+class Vp8Encoder(Closeable):
     """A real-time VP8 encoder (libvpx) configured like a WebRTC sender.
 
     Invariants: every frame given to :meth:`encode` is ``width`` x ``height``; frames come out
@@ -323,17 +323,6 @@ class Vp8Encoder:
     def closed(self) -> bool:
         """True after :meth:`close`."""
         return self._enc is None
-
-    def __enter__(self) -> Vp8Encoder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _live(self) -> Any:
         enc = self._enc
@@ -498,7 +487,7 @@ class Vp8Encoder:
         )
 
 
-class Vp8Decoder:
+class Vp8Decoder(Closeable):
     """A VP8 decoder (libvpx).
 
     Invariants: the first frame must be a keyframe; after a frame that fails to decode the
@@ -545,17 +534,6 @@ class Vp8Decoder:
     def closed(self) -> bool:
         """True after :meth:`close`."""
         return self._dec is None
-
-    def __enter__(self) -> Vp8Decoder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _live(self) -> Any:
         dec = self._dec

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._lifetime import Closeable
 from ..errors import CryptoError
 from .keys import EpochExpired, GroupKeySchedule, SenderRevoked, SwitchSendKey
 from .sframe import AES_128_GCM_SHA256_128, SFrameReceiver, SFrameSender
@@ -34,7 +35,7 @@ class SyncResult:
     removed: tuple[int, ...]
 
 
-class GroupMediaCrypto:
+class GroupMediaCrypto(Closeable):
     """SFrame encryption for one member of a group call, keyed by its :class:`GroupKeySchedule`.
 
     :param schedule: the member's key schedule (fed blocks, acks and time by the caller).
@@ -115,9 +116,3 @@ class GroupMediaCrypto:
         """Zeroise and free the native keys."""
         self.sender.close()
         self.receiver.close()
-
-    def __enter__(self) -> GroupMediaCrypto:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

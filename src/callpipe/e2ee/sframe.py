@@ -51,6 +51,7 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import NoReturn
 
+from .._lifetime import Closeable
 from ..errors import AuthenticationError, ClosedError, CryptoError, NativeModuleError
 
 try:
@@ -287,7 +288,7 @@ class _SendState:
         return self.key.next_counter if self.key is not None else self.retired_next
 
 
-class SFrameSender:
+class SFrameSender(Closeable):
     """Encrypts frames with encrypt-only keys; a per-KID counter that never repeats.
 
     Each KID has its own counter, starting at 0 (or at ``start_counter``).  A counter value is
@@ -341,12 +342,6 @@ class SFrameSender:
                     st.key.close()
                     st.key = None
             self._states.clear()
-
-    def __enter__(self) -> SFrameSender:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -526,7 +521,7 @@ class ReleasedFrame:
     metadata: bytes
 
 
-class SFrameReceiver:
+class SFrameReceiver(Closeable):
     """Decrypts frames with decrypt-only keys, by the KID in each header.
 
     * Replay window per KID (RFC 3711 section 3.3.2 style): a counter already accepted, or more
@@ -592,12 +587,6 @@ class SFrameReceiver:
             self._fps.clear()
             self._buffer.clear()
             self._buffered_bytes = 0
-
-    def __enter__(self) -> SFrameReceiver:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _check_open(self) -> None:
         if self._closed:

@@ -28,11 +28,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from types import TracebackType
 from typing import Any, Protocol
 
 import numpy as np
 
+from .._lifetime import Closeable
 from ..errors import ClosedError
 from ..media.frames import AudioFrame
 from . import _jitter
@@ -211,7 +211,7 @@ def _parse(name: str, kind: str, raw: object) -> object:
         raise JitterError(f"{name} must be a {kind}, got {raw!r}") from None
 
 
-class AudioJitterBuffer:
+class AudioJitterBuffer(Closeable):
     """A NetEq-style adaptive jitter buffer for one audio stream (one SSRC).
 
     :param config: the parameters (default :class:`AudioJitterConfig()`).
@@ -260,17 +260,6 @@ class AudioJitterBuffer:
     def closed(self) -> bool:
         """``True`` once :meth:`close` has run."""
         return self._core is None or bool(self._core.closed)
-
-    def __enter__(self) -> AudioJitterBuffer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _live(self) -> Any:
         if self.closed:

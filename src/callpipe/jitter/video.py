@@ -76,6 +76,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from .._lifetime import Closeable
 from ..errors import CallpipeError, TransportError
 from ..rtp import nack as _nack
 from ..rtp.packet import RtpPacket
@@ -698,7 +699,7 @@ _HEADER = struct.Struct("!BBHII")
 
 
 # -- the buffer -------------------------------------------------------------------------------
-class VideoJitterBuffer:
+class VideoJitterBuffer(Closeable):
     """A WebRTC-style adaptive jitter buffer for one VP8 video stream (see the module text).
 
     Follows :class:`callpipe.netsim.PlayoutBuffer`, so :func:`callpipe.netsim.run_buffer` and
@@ -749,12 +750,6 @@ class VideoJitterBuffer:
         if self._assembler is not None:
             self._assembler.close()
             self._assembler = None
-
-    def __enter__(self) -> VideoJitterBuffer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _live(self) -> Vp8FrameAssembler:
         if self._assembler is None:

@@ -22,11 +22,11 @@ import os
 import threading
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Literal
 
 import numpy as np
 
+from .._lifetime import Closeable
 from ..errors import ClosedError, ConversionError, NativeModuleError
 from .frames import VideoFrame, i420_size
 
@@ -307,7 +307,7 @@ class _Participant:
     frame: VideoFrame | None = None
 
 
-class Compositor:
+class Compositor(Closeable):
     """A live preview of a call: the latest picture of every participant, laid out on one
     I420 canvas.
 
@@ -386,17 +386,6 @@ class Compositor:
     def closed(self) -> bool:
         """``True`` once :meth:`close` has run."""
         return self._closed
-
-    def __enter__(self) -> Compositor:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _live(self) -> None:
         if self._closed:

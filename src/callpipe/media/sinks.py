@@ -19,12 +19,12 @@ import tempfile
 import threading
 from collections import deque
 from fractions import Fraction
-from types import TracebackType
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from .._lifetime import Closeable
 from ..errors import ClosedError, ConversionError
 from .frames import VIDEO_CLOCK_HZ, AudioFrame, VideoFrame
 from .sources import MediaIOError, _av, _describe
@@ -49,7 +49,7 @@ def _opus_template(workdir: str, rate: int, channels: int, pre_skip: int) -> Any
     return _av().open(path)
 
 
-class Recorder:
+class Recorder(Closeable):
     """Writes encoded VP8 frames and Opus packets into a WebM or Matroska file, untouched.
 
     Every VP8 frame becomes one Matroska block holding exactly the bytes given (keyframes
@@ -179,17 +179,6 @@ class Recorder:
         """``True`` once :meth:`close` has run."""
         return self._closed
 
-    def __enter__(self) -> Recorder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def _live(self) -> None:
         if self._closed:
             raise ClosedError("Recorder is closed")
@@ -318,7 +307,7 @@ class Recorder:
 VideoFormat = Literal["rgb24", "bgr24", "rgba", "bgra", "i420"]
 
 
-class ArraySink:
+class ArraySink(Closeable):
     """Keeps received frames as numpy arrays, for apps and tests (bounded: the oldest are
     dropped beyond ``maxsize`` of each kind).
 
@@ -439,14 +428,3 @@ class ArraySink:
     def closed(self) -> bool:
         """``True`` once :meth:`close` has run."""
         return self._closed
-
-    def __enter__(self) -> ArraySink:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -37,12 +37,12 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Generator, Iterator
 from fractions import Fraction
-from types import TracebackType
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from .._lifetime import Closeable
 from ..errors import CallpipeError, ClosedError, ConversionError
 from .frames import VIDEO_CLOCK_HZ, AudioFrame, VideoFrame, i420_size
 
@@ -83,7 +83,7 @@ class DeviceNotFoundError(MediaIOError):
 
 
 # -- the common interface --------------------------------------------------------------------
-class MediaSource(abc.ABC):
+class MediaSource(Closeable, abc.ABC):
     """What every source offers: blocking :meth:`read`, iteration (plain and async) and an
     explicit lifetime.
 
@@ -108,17 +108,6 @@ class MediaSource(abc.ABC):
     def closed(self) -> bool:
         """``True`` once :meth:`close` has run."""
         return self._closed
-
-    def __enter__(self) -> MediaSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __iter__(self) -> Iterator[Frame]:
         while (frame := self.read()) is not None:
