@@ -540,3 +540,38 @@ def test_join_timeout_and_slow_consumer() -> None:
         assert server.stats()["connections_open"] == 0
 
     run(scenario())
+
+
+def test_echoed_relays_reach_everyone_in_one_order(sfu: Sfu) -> None:
+    """Two participants broadcast at once with ``echo``: all three see the same order (the
+    group's roster blocks rely on it), senders included; without echo the sender gets nothing."""
+    ids = [identity() for _ in range(3)]
+
+    async def scenario() -> None:
+        xs = [
+            await SignalingClient.connect(sfu.url, token("echo", n), k)
+            for n, k in zip(("A", "B", "C"), ids, strict=True)
+        ]
+        for i, x in enumerate(xs):  # drain the joined events
+            for _ in range(2 - i):
+                await expect(x, ParticipantJoined)
+        a, b, c = xs
+        sends = [a.send_relay(f"a{i}".encode(), kind="blk", echo=True) for i in range(20)]
+        sends += [b.send_relay(f"b{i}".encode(), kind="blk", echo=True) for i in range(20)]
+        await asyncio.gather(*sends)
+        orders = []
+        for x in xs:
+            got = [await expect(x, RelayReceived) for _ in range(40)]
+            orders.append([g.payload for g in got])
+        assert orders[0] == orders[1] == orders[2]
+        assert sorted(orders[0]) == sorted([f"a{i}".encode() for i in range(20)]
+                                           + [f"b{i}".encode() for i in range(20)])
+        await c.send_relay(b"no echo", kind="blk")
+        for x in (a, b):
+            assert (await expect(x, RelayReceived)).payload == b"no echo"
+        with pytest.raises(TimeoutError):
+            await c.next_event(0.3)
+        for x in xs:
+            await x.leave()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))

@@ -261,13 +261,15 @@ class SignalingClient:
             raise ClosedError(f"the signaling connection is closed: {e}") from e
 
     async def send_relay(
-        self, payload: bytes, to: str | None = None, kind: str | None = None
+        self, payload: bytes, to: str | None = None, kind: str | None = None, echo: bool = False
     ) -> None:
         """Relay ``payload`` (opaque bytes) to everyone else in the room, or to one participant.
 
         :param payload: the bytes (at most ``limits["max_payload_bytes"]``, about 48 KiB).
         :param to: the receiver's participant id, or None for everyone else.
         :param kind: an optional label for the receiver (1..32 of ``A-Z a-z 0-9 . _ / -``).
+        :param echo: a broadcast comes back to this client too, in the room's one order of
+            relays (so all members agree which of two competing messages came first).
         :raises SignalingError: ``too-large`` if the payload is over the server's limit.
         :raises ClosedError: the connection is closed.
         """
@@ -279,7 +281,7 @@ class SignalingClient:
             raise SignalingError(
                 ErrorCode.TOO_LARGE, f"payload of {len(data)} bytes is over {int(limit)} bytes"
             )
-        await self._send(encode(Relay(data, to=to, kind=kind)))
+        await self._send(encode(Relay(data, to=to, kind=kind, echo=echo)))
 
     async def _request(self, message: Ping | StatsRequest, timeout: float) -> Any:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

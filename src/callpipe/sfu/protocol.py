@@ -15,7 +15,7 @@ Client → server::
 
     {"type": "join",  "v": 1, "room": R, "token": T, "identity": B64(32 bytes),
                       ["name": N], ["video_layers": 1..4], ["rtx": bool]}
-    {"type": "relay", "v": 1, "payload": B64, ["to": PID], ["kind": K]}
+    {"type": "relay", "v": 1, "payload": B64, ["to": PID], ["kind": K], ["echo": bool]}
     {"type": "leave", "v": 1}
     {"type": "ping",  "v": 1, ["id": int]}
     {"type": "stats", "v": 1, ["id": int]}
@@ -36,7 +36,9 @@ Server → client::
 
 ``members`` in ``welcome`` lists the *other* participants already in the room (empty for the
 first one).  ``to`` on a delivered relay is present when the message was sent to one participant
-only.
+only.  A broadcast relay with ``echo: true`` is delivered to its sender too, in the same order as
+to everyone else: the server handles messages one at a time, so every participant sees echoed
+relays in one global order (the clients use this to agree on the next roster block).
 """
 
 from __future__ import annotations
@@ -314,11 +316,14 @@ class Relay:
     :param to: participant id of the only receiver, or None for everyone else in the room.
     :param kind: an optional label (1..32 of ``A-Z a-z 0-9 . _ / -``) relayed with the payload,
         for the receiving application to dispatch on (e.g. ``"roster"``, ``"key-ack"``).
+    :param echo: deliver a broadcast to the sender too (in the room's one order of relays);
+        ignored with ``to``.
     """
 
     payload: bytes
     to: str | None = None
     kind: str | None = None
+    echo: bool = False
     type = "relay"
 
     def to_json(self) -> dict[str, Any]:
@@ -332,6 +337,8 @@ class Relay:
             d["to"] = self.to
         if self.kind is not None:
             d["kind"] = self.kind
+        if self.echo:
+            d["echo"] = True
         return d
 
     @classmethod
@@ -340,6 +347,7 @@ class Relay:
             payload=f.b64("payload", max_len=max_payload),
             to=f.string("to", _ID_RE, optional=True),
             kind=f.string("kind", _KIND_RE, optional=True),
+            echo=f.boolean("echo", default=False),
         )
 
 

@@ -469,6 +469,8 @@ class SignalingServer:
                 other = self._members.get((p.room, target.id))
                 if other is not None:
                     other.send(text)
+            if msg.echo and msg.to is None:
+                conn.send(text)
             self.registry.record_relay(p, targets, len(msg.payload))
         elif isinstance(msg, Ping):
             conn.send(encode(Pong(msg.id)))
