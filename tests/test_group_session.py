@@ -288,3 +288,21 @@ def test_a_frame_under_another_members_key_is_attributed_to_that_member() -> Non
         bad = bytearray(wire)
         bad[-1] ^= 1
         c.crypto.decrypt(bytes(bad), b"", room.now)
+
+
+def test_a_removed_member_stops_encrypting_at_once() -> None:
+    room = Room()
+    ids = [room.join() for _ in range(3)]
+    room.run(3.0)
+    gone = room.leave(ids[2], "left")
+    room.run(1.0)
+    block = room.sessions[ids[0]]._log[-1]
+    assert room.sessions[ids[0]].height == 3
+    # the removal block reaches the removed member late (it was still listening)
+    gone.on_message(ids[0], KIND_BLOCK, block, room.now)
+    assert gone.height == 3 and not gone.is_member
+    assert gone.send_kid is None
+    with pytest.raises(CryptoError):  # its old key is gone from the SFrame sender too
+        gone.crypto.encrypt(b"after removal", b"")
+    # while it still reads what was sent before the switch (the leaver window, keys.py)
+    assert gone.schedule.receive_keys()

@@ -3,6 +3,8 @@
 * :mod:`callpipe.call.pipeline` -- send and receive pipelines for video (VP8) and audio
   (Opus): encode on a worker thread, SFrame-encrypt, packetize to RTP, and back; NACK, PLI,
   the audio jitter buffer, statistics.
+* :mod:`callpipe.call.group` -- :class:`GroupCall`: a group call through the SFU (roster
+  chain, per-sender keys, verification emoji, reconnect).
 * :mod:`callpipe.call.call` -- :class:`Call`: a 1:1 call with the committed key exchange
   (4 emoji) over a pluggable message channel and media over direct UDP.
 * :mod:`callpipe.call.stats` -- the statistics snapshots (webrtc-stats names).
@@ -11,6 +13,7 @@
 from __future__ import annotations
 
 from .call import Call, CallConfig, LocalChannel, MessageChannel, SignalingChannel, UdpChannel
+from .group import GroupCall, GroupCallConfig, RemoteParticipant, RemoteTrack
 from .pipeline import (
     ABS_SEND_TIME_ID,
     AUDIO_LEVEL_ID,
@@ -27,6 +30,10 @@ from .pipeline import (
 from .stats import AudioReceiveStats, AudioSendStats, VideoReceiveStats, VideoSendStats
 
 __all__ = [
+    "GroupCall",
+    "GroupCallConfig",
+    "RemoteParticipant",
+    "RemoteTrack",
     "Call",
     "CallConfig",
     "MessageChannel",

@@ -369,6 +369,7 @@ class GroupCall:
             "sendErrors": 0,
             "relayErrors": 0,
             "serverErrors": 0,
+            "eventErrors": 0,
             "rembKbps": 0,
         }
         self._errors: list[str] = []
@@ -626,44 +627,64 @@ class GroupCall:
         period = self.config.tick_ms / 1000
         while True:
             await asyncio.sleep(period)
-            self._session.tick(time.monotonic())
-            await self._flush()
+            try:
+                self._session.tick(time.monotonic())
+                await self._flush()
+            except Exception as e:  # keep the timer alive; the error is reported in stats()
+                log.exception("%s: key schedule tick failed", self.name)
+                self._counters["eventErrors"] += 1
+                self._errors.append(f"tick: {e!r}")
 
     async def _signaling_loop(self, client: SignalingClient) -> None:
-        session = self._session
         async for event in client:
-            now = time.monotonic()
-            if isinstance(event, RelayReceived):
-                session.on_message(event.sender, event.kind, event.payload, now)
-            elif isinstance(event, _SigJoined):
-                session.on_joined(event.member.id, event.member.identity, now)
-                self._add_participant(event.member)
-            elif isinstance(event, _SigLeft):
-                session.on_left(event.participant_id, event.reason, now)
-                await self._remove_participant(event.participant_id, event.reason)
-            elif isinstance(event, ServerError):
-                self._counters["serverErrors"] += 1
-                self._errors.append(f"server: {event.code}: {event.message}")
-            elif isinstance(event, Disconnected):
+            if isinstance(event, Disconnected):
                 await self._flush()
                 if not self._closed:
                     asyncio.get_running_loop().create_task(
                         self._on_disconnected(f"signaling closed ({event.code} {event.reason})")
                     )
                 return
+            try:
+                await self._on_signaling_event(event)
+            except Exception as e:  # one bad event must not end the call
+                log.exception("%s: signaling event %r failed", self.name, type(event).__name__)
+                self._counters["eventErrors"] += 1
+                self._errors.append(f"event {type(event).__name__}: {e!r}")
             await self._flush()
+
+    async def _on_signaling_event(self, event: Any) -> None:
+        session = self._session
+        now = time.monotonic()
+        if isinstance(event, RelayReceived):
+            session.on_message(event.sender, event.kind, event.payload, now)
+        elif isinstance(event, _SigJoined):
+            session.on_joined(event.member.id, event.member.identity, now)
+            self._add_participant(event.member)
+        elif isinstance(event, _SigLeft):
+            session.on_left(event.participant_id, event.reason, now)
+            await self._remove_participant(event.participant_id, event.reason)
+        elif isinstance(event, ServerError):
+            self._counters["serverErrors"] += 1
+            self._errors.append(f"server: {event.code}: {event.message}")
 
     async def _media_loop(self, transport: MediaTransport) -> None:
         async for d in transport:
-            if d.kind == "rtp":
-                ssrc = int.from_bytes(d.data[8:12], "big")
-                pipe = self._by_ssrc.get(ssrc)
-                if pipe is None:
-                    self._counters["unknownSsrc"] += 1
-                    continue
-                pipe.on_packet(d.data, d.arrival)
-            else:
-                self._on_rtcp(d.data, d.arrival)
+            try:
+                if d.kind == "rtp":
+                    ssrc = int.from_bytes(d.data[8:12], "big")
+                    pipe = self._by_ssrc.get(ssrc)
+                    if pipe is None:
+                        self._counters["unknownSsrc"] += 1
+                        continue
+                    pipe.on_packet(d.data, d.arrival)
+                else:
+                    self._on_rtcp(d.data, d.arrival)
+            except ClosedError:
+                continue  # a pipeline closed under us (its participant just left)
+            except Exception as e:  # one bad datagram must not end the call
+                log.exception("%s: media datagram failed", self.name)
+                self._counters["eventErrors"] += 1
+                self._errors.append(f"media: {e!r}")
 
     def _on_rtcp(self, data: bytes, now: float) -> None:
         try:

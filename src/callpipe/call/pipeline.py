@@ -428,6 +428,7 @@ class VideoSendPipeline(_Pipeline):
         self._frames_encoded = 0
         self._keyframes = 0
         self._frames_sent = 0
+        self._encrypt_errors = 0
         self._pli = 0
         self._fir = 0
         self._last_rtp: tuple[int, float] | None = None  # (rtp timestamp, clock s)
@@ -478,7 +479,12 @@ class VideoSendPipeline(_Pipeline):
             md = frame_metadata(
                 "video", self.payload_type, keyframe=ef.keyframe, temporal_id=ef.temporal_id
             )
-            ciphertext = self._sframe.encrypt(ef.data, md)
+            try:
+                ciphertext = self._sframe.encrypt(ef.data, md)
+            except CryptoError:  # no send key at this instant: drop it, restart with a key
+                self._encrypt_errors += 1
+                self._force_key = True
+                break
             out.extend(self._packetizer.packetize_frame(ef, ciphertext, send_time_us=int(t * 1e6)))
             self._frames_encoded += 1
             self._keyframes += ef.keyframe
@@ -572,6 +578,7 @@ class VideoSendPipeline(_Pipeline):
             framesPerSecond=self._fps.rate(t),
             roundTripTime=s.round_trip_time,
             remoteFractionLost=s.remote_fraction_lost,
+            encryptErrors=self._encrypt_errors,
         )
 
     # -- async -----------------------------------------------------------------------------
@@ -683,6 +690,7 @@ class AudioSendPipeline(_Pipeline):
         self._rate = RateMeter(1.0)
         self._enabled = True
         self._frames = 0
+        self._encrypt_errors = 0
         self._level = 127
         self._last_rtp: tuple[int, float] | None = None
         self._lock = threading.Lock()
@@ -723,7 +731,12 @@ class AudioSendPipeline(_Pipeline):
                 # DTX: nothing to send; the packetizer only moves its timestamp on
                 self._packetizer.packetize(opus, samples=samples)
                 return None
-            ciphertext = self._sframe.encrypt(opus, frame_metadata("audio", self.payload_type))
+            try:
+                ciphertext = self._sframe.encrypt(opus, frame_metadata("audio", self.payload_type))
+            except CryptoError:  # no send key at this instant: the frame is dropped
+                self._encrypt_errors += 1
+                self._packetizer.packetize(opus, samples=samples)  # keep the timestamps going
+                return None
             ts = self._packetizer.timestamp
             packet = self._packetizer.packetize(
                 ciphertext,
@@ -795,6 +808,7 @@ class AudioSendPipeline(_Pipeline):
             bitrateKbps=self._rate.kbps(t),
             audioLevel=10 ** (-self._level / 20),
             roundTripTime=s.round_trip_time,
+            encryptErrors=self._encrypt_errors,
         )
 
     def start(self, source: Any | None = None, frame_ms: float | None = None) -> None:

@@ -248,6 +248,7 @@ class VideoSendStats(_Stats):
     framesPerSecond: float = 0.0
     roundTripTime: float | None = None
     remoteFractionLost: float = 0.0
+    encryptErrors: int = 0
 
 
 @dataclass(frozen=True)
@@ -264,3 +265,4 @@ class AudioSendStats(_Stats):
     bitrateKbps: float = 0.0
     audioLevel: float = 0.0
     roundTripTime: float | None = None
+    encryptErrors: int = 0

@@ -77,13 +77,17 @@ class GroupMediaCrypto(Closeable):
                 self._installed[kid] = key
                 added.append(kid)
         if self.schedule.send_epoch is None:
+            if self._send_kid is not None:  # no usable key any more: stop encrypting at once
+                self.sender.remove_key(self._send_kid)
             self._send_kid = None
         else:
             kid, key = self.schedule.send_key()
             if kid != self._send_kid:
+                # the new key is active before the old one goes: a frame encrypted on another
+                # thread meanwhile always finds a key
+                self.sender.add_key(kid, key, activate=True)
                 if self._send_kid is not None:  # the old key is never used again
                     self.sender.remove_key(self._send_kid)
-                self.sender.add_key(kid, key, activate=True)
                 self._send_kid = kid
         return SyncResult(keyframe, self._send_kid, tuple(added), tuple(removed))
 

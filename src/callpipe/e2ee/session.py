@@ -130,7 +130,9 @@ class RosterChanged:
 class EmojiChanged:
     """The commit-reveal round of the current block completed: new verification emoji.
 
-    :param emoji: the 4 emoji every honest member of this roster now shows.
+    :param emoji: the 4 emoji every honest member of this roster now shows.  (Between a new
+        block and the end of its round :attr:`GroupSession.emoji` is None: the old emoji
+        verify the old roster only.)
     :param height: the roster height they verify.
     """
 
@@ -499,6 +501,7 @@ class GroupSession:
         mine = block.member(self.member_id)
         identity = self._identities.get(mine.x25519_public) if mine is not None else None
         member = identity is not None
+        self.emoji = self.emoji_height = None  # the old emoji verify the old roster only
         if identity is not None:
             self.identity = identity
             try:
@@ -524,9 +527,6 @@ class GroupSession:
             if self.schedule.epochs and max(self.schedule.epochs) < block.height:
                 self.schedule.on_block(block, None, now)  # removed: no key for this epoch
             self._round = None
-            if self.emoji is not None:
-                self.emoji = None
-                self.emoji_height = None
         self._events.append(
             RosterChanged(block.height, block.member_ids, added, removed, member)
         )

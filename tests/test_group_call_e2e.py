@@ -1,0 +1,380 @@
+"""Group calls end to end: a real `callpipe sfu` process, real GroupCall clients on loopback.
+
+Clients run in this process (each with its own sockets, pipelines and worker threads) unless a
+test needs one to die: then it is a separate Python process killed with SIGKILL.  Media is real
+VP8 and Opus from the synthetic sources, encrypted with SFrame under the group's keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from callpipe.call.group import (
+    CallEnded,
+    EmojiChanged,
+    GroupCall,
+    GroupCallConfig,
+    Reconnected,
+    Reconnecting,
+)
+from callpipe.e2ee.sframe import decode_header
+from callpipe.errors import CryptoError
+from callpipe.media import SyntheticAudioSource, SyntheticVideoSource
+from callpipe.net.signaling import SignalingClient
+from callpipe.net.udp import MediaTransport
+from callpipe.netsim.models import NetworkModel
+from callpipe.netsim.proxy import UdpImpairmentProxy
+from callpipe.rtp.packet import RtpPacket
+from callpipe.sfu import issue_token
+
+SECRET = "group-call-e2e-secret-0123456789"
+CONFIG = GroupCallConfig(width=160, height=96, video_bitrate_kbps=250, rejoin_grace_s=1.5)
+
+
+def free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Sfu:
+    """A `callpipe sfu` process on fixed ports (so that a restart comes back at the same URL)."""
+
+    def __init__(self, port: int | None = None, media_port: int | None = None) -> None:
+        self.port = port or free_port(socket.SOCK_STREAM)
+        self.media_port = media_port or free_port(socket.SOCK_DGRAM)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "callpipe.cli.main", "sfu", "--host", "127.0.0.1",
+             "--port", str(self.port), "--media-port", str(self.media_port)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "CALLPIPE_SECRET": SECRET},
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], 20)
+        line = self.proc.stdout.readline() if ready else ""
+        if not re.search(r"ws://127\.0\.0\.1:\d+", line):
+            self.proc.kill()
+            raise AssertionError(f"sfu did not start: {line!r} {self.proc.stderr.read()!r}")  # type: ignore[union-attr]
+        self.url = f"ws://127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.communicate(timeout=10)
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=15)
+        return err
+
+
+@pytest.fixture
+def sfu() -> Iterator[Sfu]:
+    server = Sfu()
+    yield server
+    err = server.stop()
+    assert "Traceback" not in err, err
+
+
+def call(sfu: Sfu, name: str, room: str = "e2e", **kw: Any) -> GroupCall:
+    return GroupCall(
+        sfu.url, room, token=issue_token(SECRET, room, name), name=name,
+        video=SyntheticVideoSource(160, 96, fps=30, realtime=True),
+        audio=SyntheticAudioSource(), config=kw.pop("config", CONFIG), **kw,
+    )  # fmt: skip
+
+
+async def until(what: str, cond: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for: {what}")
+        await asyncio.sleep(0.05)
+
+
+def decoded(c: GroupCall, other: GroupCall) -> int:
+    """Video frames ``c`` decoded from ``other``."""
+    r = c.stats()["received"].get(other.participant_id)
+    return 0 if r is None or r["video"] is None else int(r["video"]["framesDecoded"])
+
+
+def everyone_sees_everyone(calls: list[GroupCall], frames: int = 5) -> Callable[[], bool]:
+    return lambda: all(decoded(a, b) >= frames for a in calls for b in calls if a is not b)
+
+
+def same_emoji(calls: list[GroupCall]) -> Callable[[], bool]:
+    def check() -> bool:
+        texts = {c.emoji_text for c in calls}
+        heights = {c.session.emoji_height for c in calls}
+        return len(texts) == 1 and None not in texts and len(heights) == 1
+    return check
+
+
+def run(coro: Awaitable[None], timeout: float = 90) -> None:
+    asyncio.run(asyncio.wait_for(coro, timeout))  # type: ignore[arg-type]
+
+
+def test_join_leave_rekey_and_video_toggle(sfu: Sfu) -> None:
+    async def scenario() -> None:
+        a, b, c = call(sfu, "alice"), call(sfu, "bob"), call(sfu, "carol")
+        events: list[Any] = []
+
+        async def collect() -> None:
+            async for ev in a.events():
+                events.append(ev)
+
+        collector = asyncio.create_task(collect())
+        for x in (a, b, c):
+            await x.join()
+        trio = [a, b, c]
+        await until("three see each other", everyone_sees_everyone(trio))
+        await until("three agree on emoji", same_emoji(trio))
+        first = a.emoji_text
+        height = a.roster_height
+        assert height == 2 and all(x.roster_height == 2 for x in trio)
+        assert all(len(x.emoji or []) == 4 for x in trio)
+        stats = a.stats()
+        assert stats["received"][b.participant_id]["video"]["latencyMsP50"] is not None
+        assert stats["session"]["framesFromWrongSender"] == 0
+
+        # carol leaves: a new roster block, a new key, new emoji; the others keep seeing each other
+        kid_before = a.session.send_kid
+        await c.leave()
+        duo = [a, b]
+        await until("carol removed", lambda: all(x.roster_height == 3 for x in duo))
+        await until("new emoji agreed", same_emoji(duo))
+        assert a.emoji_text != first
+        await until("a switched its send key", lambda: a.session.send_kid != kid_before)
+        n = decoded(b, a)
+        await until("b decodes a after the rekey", lambda: decoded(b, a) >= n + 15)
+        assert c.participant_id not in a.participants
+
+        # dave joins mid-call: another block, emoji again shared by all three
+        d = call(sfu, "dave")
+        await d.join()
+        trio = [a, b, d]
+        await until("dave sees and is seen", everyone_sees_everyone(trio))
+        await until("emoji with dave", same_emoji(trio))
+        assert a.roster_height == 4
+
+        # video off at a: b stops getting a's frames, audio continues; on again: a keyframe
+        a.set_video_enabled(False)
+        await asyncio.sleep(0.5)
+        frozen = decoded(b, a)
+        audio0 = b.stats()["received"][a.participant_id]["audio"]["packetsReceived"]
+        await asyncio.sleep(1.0)
+        assert decoded(b, a) <= frozen + 1
+        assert b.stats()["received"][a.participant_id]["audio"]["packetsReceived"] > audio0 + 20
+        keys = b.stats()["received"][a.participant_id]["video"]["keyFramesDecoded"]
+        a.set_video_enabled(True)
+        await until("video resumes", lambda: decoded(b, a) >= frozen + 10)
+        assert b.stats()["received"][a.participant_id]["video"]["keyFramesDecoded"] > keys
+
+        for x in (a, b, d):
+            assert not x.stats()["errors"], x.stats()["errors"]
+            await x.leave()
+        await collector
+        assert isinstance(events[-1], CallEnded)
+        assert sum(isinstance(e, EmojiChanged) for e in events) >= 3
+
+    run(scenario())
+
+
+PARTICIPANT = textwrap.dedent(
+    """
+    import asyncio, sys
+    from callpipe.call.group import GroupCall, GroupCallConfig
+    from callpipe.media import SyntheticAudioSource, SyntheticVideoSource
+    url, token = sys.argv[1], sys.argv[2]
+    async def main():
+        call = GroupCall(url, "e2e", token=token,
+                         video=SyntheticVideoSource(160, 96, realtime=True),
+                         audio=SyntheticAudioSource(),
+                         config=GroupCallConfig(width=160, height=96, video_bitrate_kbps=250))
+        await call.join()
+        print("joined", call.participant_id, flush=True)
+        await asyncio.sleep(120)
+    asyncio.run(main())
+    """
+)
+
+
+def test_a_crashed_participant_is_removed_and_the_call_goes_on(sfu: Sfu) -> None:
+    async def scenario() -> None:
+        a, b = call(sfu, "alice"), call(sfu, "bob")
+        await a.join()
+        await b.join()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", PARTICIPANT, sfu.url, issue_token(SECRET, "e2e", "crash")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            await until("the third participant is in the roster",
+                        lambda: a.roster_height == 2 and b.roster_height == 2, 30)
+            crash_id = next(p.id for p in a.participants.values() if p.name == "crash")
+            await until("its video arrives", lambda: any(
+                (a.stats()["received"].get(crash_id) or {}).get("video", {}).get("framesDecoded", 0)
+                > 5 for _ in [0]))
+            await until("emoji agreed with it", same_emoji([a, b]))
+            before = a.emoji_text
+        finally:
+            proc.kill()
+            proc.communicate(timeout=10)
+        t0 = time.monotonic()
+        await until("the crashed member is removed", lambda: a.roster_height == 3, 15)
+        removed_after = time.monotonic() - t0
+        assert removed_after >= 1.0  # it was given the rejoin grace period (1.5 s) first
+        await until("new emoji", same_emoji([a, b]))
+        assert a.emoji_text != before
+        n = decoded(a, b)
+        await until("media goes on", lambda: decoded(a, b) >= n + 15)
+        assert len(a.session.chain.members) == 2  # type: ignore[union-attr]
+        await a.leave()
+        await b.leave()
+
+    run(scenario())
+
+
+def test_the_call_survives_an_sfu_restart() -> None:
+    server = Sfu()
+    try:
+        async def scenario() -> None:
+            nonlocal server
+            a, b = call(server, "alice"), call(server, "bob")
+            seen: list[Any] = []
+
+            async def collect() -> None:
+                async for ev in a.events():
+                    seen.append(ev)
+
+            task = asyncio.create_task(collect())
+            await a.join()
+            await b.join()
+            await until("media flows", everyone_sees_everyone([a, b]))
+            await until("emoji", same_emoji([a, b]))
+            height, emoji = a.roster_height, a.emoji_text
+            server.kill()  # SIGKILL: no goodbye to anyone
+            server = Sfu(server.port, server.media_port)
+            await until("both reconnected", lambda: all(
+                x.joined and x.stats()["call"]["reconnects"] == 1 for x in (a, b)), 30)
+            n = decoded(b, a) if a.participant_id in b.participants else 0
+            await until("media flows again", everyone_sees_everyone([a, b], frames=10), 20)
+            # the roster chain and its keys survived: no new block was needed
+            assert a.roster_height == b.roster_height == height
+            assert a.emoji_text == b.emoji_text == emoji
+            assert n >= 0
+            assert any(isinstance(e, Reconnecting) for e in seen)
+            assert any(isinstance(e, Reconnected) for e in seen)
+            await a.leave()
+            await b.leave()
+            await task
+
+        run(scenario())
+    finally:
+        server.stop()
+
+
+def test_loss_and_jitter_through_the_impairment_proxy(sfu: Sfu) -> None:
+    model = NetworkModel(base_delay_ms=20, jitter="normal", jitter_mean_ms=10, jitter_std_ms=8,
+                         loss_p=0.05, loss_r=1.0, loss_bad=1.0)  # fmt: skip
+
+    async def scenario() -> None:
+        async with UdpImpairmentProxy(("127.0.0.1", sfu.media_port), model, seed=7,
+                                      reverse_model=model, max_run_s=60) as proxy:
+            a = call(sfu, "alice")
+            b = call(sfu, "bob", media_via=proxy.address)
+            await a.join()
+            await b.join()
+            await until("video through 5% loss both ways", everyone_sees_everyone([a, b], 60), 30)
+            await asyncio.sleep(1.0)
+            rb = b.stats()["received"][a.participant_id]
+            ra = a.stats()["received"][b.participant_id]
+            assert proxy.stats.dropped > 10
+            assert rb["video"]["nackCount"] + ra["video"]["nackCount"] > 0  # losses were repaired
+            assert rb["video"]["retransmittedPacketsReceived"] > 0
+            assert rb["audio"]["concealedSamples"] > 0 or rb["audio"]["fecRecoveredFrames"] > 0
+            assert rb["video"]["framesPerSecond"] > 15
+            assert same_emoji([a, b])()
+            await a.leave()
+            await b.leave()
+
+    run(scenario())
+
+
+def sframe_kid(payload: bytes) -> int | None:
+    try:
+        return decode_header(payload)[0]
+    except CryptoError:
+        return None
+
+
+def _process_memory(pid: int) -> bytes:
+    """Every readable mapping of a process (we are root in CI; ptrace rules allow it)."""
+    out = bytearray()
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            addr, perms = line.split()[:2]
+            if not perms.startswith("r"):
+                continue
+            lo, hi = (int(x, 16) for x in addr.split("-"))
+            if hi - lo > 512 * 1024 * 1024:
+                continue
+            try:
+                mem.seek(lo)
+                out += mem.read(hi - lo)
+            except (OSError, ValueError, OverflowError):
+                continue
+    return bytes(out)
+
+
+def test_the_sfu_forwards_ciphertext_and_never_holds_a_key(sfu: Sfu) -> None:
+    async def scenario() -> None:
+        a, b = call(sfu, "alice"), call(sfu, "bob")
+        await a.join()
+        await b.join()
+        # an insider of the server: a raw participant with a valid token, outside the roster
+        spy_sig = await SignalingClient.connect(sfu.url, issue_token(SECRET, "e2e", "spy"),
+                                                os.urandom(32))
+        assert spy_sig.media is not None
+        spy = await MediaTransport.connect(spy_sig.media.host, spy_sig.media.port,
+                                           spy_sig.media.token)
+        await until("media flows", everyone_sees_everyone([a, b], 20))
+        payloads: list[bytes] = []
+        deadline = time.monotonic() + 3
+        while len(payloads) < 100 and time.monotonic() < deadline:
+            with_timeout = await spy.receive(timeout=2)
+            if with_timeout.kind == "rtp":
+                payloads.append(RtpPacket.parse(with_timeout.data).payload)
+        assert len(payloads) >= 50
+        # every audio payload is an SFrame ciphertext under a sender KID of the group
+        kids = {k for x in (a, b) for k in x.session.schedule.receive_keys()}
+        audio = [p for p in payloads if sframe_kid(p) in kids]
+        assert len(audio) >= 10
+        # the keys: every SFrame base key a participant holds, and the spy cannot use any
+        keys = [k for x in (a, b) for k in x.session.schedule.receive_keys().values()]
+        keys += [x.session.schedule.send_key()[1] for x in (a, b)]
+        assert len(keys) >= 2 and all(len(k) == 32 for k in keys)
+        memory = _process_memory(sfu.proc.pid)
+        assert spy_sig.media.token in memory  # control: the scan does see the server's state
+        assert SECRET.encode() in memory
+        for key in keys:
+            assert key not in memory
+        spy.close()
+        await spy_sig.leave()
+        await a.leave()
+        await b.leave()
+
+    run(scenario())
