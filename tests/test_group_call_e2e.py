@@ -378,3 +378,54 @@ def test_the_sfu_forwards_ciphertext_and_never_holds_a_key(sfu: Sfu) -> None:
         await b.leave()
 
     run(scenario())
+
+
+def test_a_congested_receiver_gets_fewer_layers_from_its_delay_based_estimate(sfu: Sfu) -> None:
+    """B's downlink is a 450 kbit/s bottleneck (the proxy's queue, 1 s deep); A sends ~600
+    kbit/s of 3-layer video (its base layer alone fits the bottleneck).  B's delay-based
+    estimator sees the queue grow and tells the SFU (REMB), which forwards fewer temporal
+    layers to B but all of them to C."""
+    bottleneck = NetworkModel(base_delay_ms=5, queue_rate_kbps=450, queue_limit_ms=1000)
+    clean = NetworkModel(base_delay_ms=5)
+    sender_cfg = GroupCallConfig(video_bitrate_kbps=600, temporal_layers=3)
+
+    async def scenario() -> None:
+        async with UdpImpairmentProxy(("127.0.0.1", sfu.media_port), clean, seed=3,
+                                      reverse_model=bottleneck, max_run_s=60) as proxy:
+            a = GroupCall(sfu.url, "bwe", token=issue_token(SECRET, "bwe", "alice"),
+                          video=SyntheticVideoSource(320, 240, fps=30, realtime=True),
+                          config=sender_cfg)  # fmt: skip
+            b = GroupCall(sfu.url, "bwe", token=issue_token(SECRET, "bwe", "bob"),
+                          audio=SyntheticAudioSource(), media_via=proxy.address)  # fmt: skip
+            c = GroupCall(sfu.url, "bwe", token=issue_token(SECRET, "bwe", "carol"),
+                          audio=SyntheticAudioSource())  # fmt: skip
+            for x in (a, b, c):
+                await x.join()
+            await until("b and c decode a", lambda: decoded(b, a) > 10 and decoded(c, a) > 10, 20)
+            await until("b's estimator found the bottleneck",
+                        lambda: b.stats()["bwe"]["decreases"] >= 1, 20)
+            vid = str(c.participants[a.participant_id].video_ssrc)
+            deadline = time.monotonic() + 20
+            while True:
+                stats = (await a.server_stats())["media"]
+                tb = stats[b.participant_id]["temporalLayers"].get(vid)
+                tc = stats[c.participant_id]["temporalLayers"].get(vid)
+                if tb is not None and (tc is None or tc > tb):
+                    break
+                assert time.monotonic() < deadline, f"b={tb} c={tc} {stats[b.participant_id]}"
+                await asyncio.sleep(0.2)
+            sb = stats[b.participant_id]
+            assert sb["rembs"] >= 1 and sb["downlinkRembBps"] is not None
+            assert sb["downlinkRembBps"] < 600_000
+            n = decoded(b, a)
+            try:
+                await until("b still decodes a (the lower layers)",
+                            lambda: decoded(b, a) >= n + 10)
+            except AssertionError:
+                print(b.stats()["received"][a.participant_id]["video"], b.stats()["bwe"],
+                      (await a.server_stats())["media"][b.participant_id], proxy.stats)
+                raise
+            for x in (a, b, c):
+                await x.leave()
+
+    run(scenario())

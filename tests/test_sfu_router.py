@@ -231,6 +231,45 @@ def test_loss_reports_lower_a_receivers_layers_and_the_sender_gets_rr_and_remb(t
     assert all(b.fraction_lost == 0 for b in blocks_seen)
 
 
+def test_a_receivers_delay_based_remb_caps_its_layers_for_five_seconds(trio: tuple) -> None:
+    router, a, b, c, _ = trio
+    now, n, key = 0.0, 0, True
+
+    def second(remb_b: int | None) -> None:
+        nonlocal now, n, key
+        for _ in range(30):  # ~1.3 Mbit/s of 3-layer video from A
+            for p in frame(a, n, size=5500, keyframe=key):
+                out = router.route(p, a.addr, now)
+                key = key or any(isinstance(x, Pli) for x in rtcp_of(to(out, a)))
+            key = False
+            n += 1
+            now += 1 / 30
+            router.tick(now)
+        for peer in (b, c):  # both report no loss: the loss-based estimates grow alike
+            rr = ReceiverReport(peer.ssrcs.audio, (ReportBlock(a.ssrcs.video[0]),))
+            router.route(bytes(rr), peer.addr, now)
+        if remb_b is not None:
+            remb = Remb.from_bitrate(b.ssrcs.audio, remb_b, [a.ssrcs.video[0]])
+            router.route(bytes(remb), b.addr, now)
+
+    for _ in range(3):
+        second(None)
+    ps = router.stats()["rooms"]["r"]["participants"]
+    assert ps["B"]["downlinkRembBps"] is None
+    for _ in range(3):
+        second(250_000)  # B's own delay-based estimate: its path queues above 250 kbps
+    ps = router.stats()["rooms"]["r"]["participants"]
+    vid = str(a.ssrcs.video[0])
+    assert ps["B"]["rembs"] == 3 and ps["B"]["downlinkRembBps"] == 250_000
+    assert ps["B"]["downlinkEstimateBps"] == 250_000 < ps["B"]["downlinkLossBasedBps"]
+    tid_b, tid_c = ps["B"]["temporalLayers"][vid], ps["C"]["temporalLayers"][vid]
+    assert tid_b is not None and (tid_c is None or tid_c > tid_b)  # fewer layers for B only
+    for _ in range(7):  # B stops sending REMB: after 5 s only the loss-based estimate counts
+        second(None)
+    ps = router.stats()["rooms"]["r"]["participants"]
+    assert ps["B"]["downlinkEstimateBps"] == ps["B"]["downlinkLossBasedBps"] > 250_000
+
+
 def test_sender_reports_reach_receivers_and_give_lsr(trio: tuple) -> None:
     router, a, b, c, _ = trio
     for p in frame(a, 0):

@@ -31,7 +31,10 @@ participant one video and one audio receive pipeline.  Codecs and SFrame run on 
 (they release the GIL), so several streams use both cores.  A received frame is accepted only
 under the KID of the participant whose SSRC carried it: a server that relabels one member's
 stream as another's is caught (counted ``framesFromWrongSender``).  The SFU's REMB caps the
-video bitrate.
+video bitrate.  The other way, the call estimates its own downlink from the packets' arrival
+times against their abs-send-time (GCC's delay-based estimator, :mod:`callpipe.rtp.bwe`) and
+sends it to the SFU as REMB, which then forwards fewer temporal layers to a congested receiver
+before its queue overflows.
 
 **Failures.**  When the signaling connection drops (SFU restart, network), the call tears the
 media down, keeps its roster chain and keys, and reconnects with backoff for
@@ -67,9 +70,11 @@ from ..net.signaling import (
 from ..net.signaling import ParticipantJoined as _SigJoined
 from ..net.signaling import ParticipantLeft as _SigLeft
 from ..net.udp import APP_ACTIVE_SPEAKER, MediaTransport, parse_active_speaker
+from ..rtp.bwe import DelayBasedEstimator, abs_send_time_of
 from ..rtp.rtcp import App, Remb, parse_rtcp
 from ..sfu.protocol import MemberInfo, SignalingError
 from .pipeline import (
+    ABS_SEND_TIME_ID,
     AudioReceivePipeline,
     AudioSendPipeline,
     VideoReceivePipeline,
@@ -116,7 +121,9 @@ class GroupCallConfig:
     :param reconnect: reconnect when the connection to the SFU drops.
     :param reconnect_timeout_s: give up reconnecting after this long, s.
     :param join_timeout_s: longest wait for the SFU's welcome and the media registration, s.
-    :param tick_ms: period of the key-schedule timer, ms.
+    :param tick_ms: period of the key-schedule and bandwidth-feedback timer, ms.
+    :param remb_start_kbps: the delay-based downlink estimate before any evidence, kbit/s
+        (sent to the SFU as REMB; see :mod:`callpipe.rtp.bwe`).
     :param cname: RTCP CNAME.
     """
 
@@ -135,6 +142,7 @@ class GroupCallConfig:
     reconnect_timeout_s: float = 30.0
     join_timeout_s: float = 10.0
     tick_ms: float = 100.0
+    remb_start_kbps: float = 2000.0
     cname: str = "callpipe"
 
 
@@ -371,8 +379,11 @@ class GroupCall:
             "serverErrors": 0,
             "eventErrors": 0,
             "rembKbps": 0,
+            "rembsSent": 0,
         }
         self._errors: list[str] = []
+        self._bwe = DelayBasedEstimator(start_bps=self.config.remb_start_kbps * 1000)
+        self._remb_sent: tuple[float, float] | None = None  # (when, bits/s)
 
     # ------------------------------------------------------------------------ properties
     @property
@@ -628,8 +639,10 @@ class GroupCall:
         while True:
             await asyncio.sleep(period)
             try:
-                self._session.tick(time.monotonic())
+                now = time.monotonic()
+                self._session.tick(now)
                 await self._flush()
+                self._feedback(now)
             except Exception as e:  # keep the timer alive; the error is reported in stats()
                 log.exception("%s: key schedule tick failed", self.name)
                 self._counters["eventErrors"] += 1
@@ -676,6 +689,9 @@ class GroupCall:
                     if pipe is None:
                         self._counters["unknownSsrc"] += 1
                         continue
+                    ast = abs_send_time_of(d.data, ABS_SEND_TIME_ID)
+                    if ast is not None:
+                        self._bwe.on_packet(ssrc, d.arrival, ast, len(d.data))
                     pipe.on_packet(d.data, d.arrival)
                 else:
                     self._on_rtcp(d.data, d.arrival)
@@ -685,6 +701,20 @@ class GroupCall:
                 log.exception("%s: media datagram failed", self.name)
                 self._counters["eventErrors"] += 1
                 self._errors.append(f"media: {e!r}")
+
+    def _feedback(self, now: float) -> None:
+        """Our delay-based estimate of the downlink, to the SFU as REMB: every second, and at
+        once when it falls by 10 % or more."""
+        if self._transport is None or not self._own_audio_ssrc or not self.participants:
+            return
+        estimate = self._bwe.update(now)
+        last = self._remb_sent
+        if last is not None and now - last[0] < 1.0 and estimate > 0.9 * last[1]:
+            return
+        ssrcs = [p.video_ssrc for p in self.participants.values() if p.video_ssrc][:255]
+        self._send(bytes(Remb.from_bitrate(self._own_audio_ssrc, int(estimate), ssrcs)))
+        self._remb_sent = (now, estimate)
+        self._counters["rembsSent"] += 1
 
     def _on_rtcp(self, data: bytes, now: float) -> None:
         try:
@@ -824,9 +854,28 @@ class GroupCall:
             "received": received,
             "transport": self._transport.stats() if self._transport is not None else None,
             "session": self._session.stats(),
+            "bwe": {
+                "downlinkEstimateBps": self._bwe.bps,
+                "incomingBps": int(self._bwe.incoming_bps(time.monotonic())),
+                "signal": self._bwe.signal,
+                "overuses": self._bwe.overuses,
+                "decreases": self._bwe.decreases,
+            },
             "call": dict(self._counters),
             "errors": errors,
         }
+
+    async def server_stats(self, timeout_s: float = 5.0) -> dict[str, Any]:
+        """The SFU's statistics for this room (per participant: forwarded packets, bandwidth
+        estimates, temporal layers, NACK/PLI counters; JSON object), or ``{}`` while
+        disconnected.
+
+        :param timeout_s: how long to wait for the answer, s.
+        """
+        client = self._client
+        if client is None or client.closed:
+            return {}
+        return await client.stats(timeout_s)
 
     # ------------------------------------------------------------------------ lifetime
     async def leave(self) -> None:

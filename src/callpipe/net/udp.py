@@ -61,7 +61,9 @@ SSRC).  What the SFU does with each packet:
   (4 bytes, 0 = every sender) + highest temporal id wanted (1 byte, 0..7, 255 = all) + 3 zero
   bytes.  Build it with :func:`layer_request`.  Going down takes effect at the next frame;
   going up at the next keyframe (the SFU asks the sender for one) or layer-sync frame.
-* REMB, SDES, BYE, anything else: terminated (ignored).
+* REMB (PSFB 15): the receiver's own delay-based estimate of its downlink, bits/s; for 5 s the
+  SFU's estimate for this receiver is ``min(loss-based, REMB)`` (it chooses its layers by it).
+* SDES, BYE, anything else: terminated (ignored).
 
 **RTCP from the SFU** (sender SSRC :attr:`~callpipe.sfu.media.UdpMediaPlane.ssrc`, random per
 process): every :data:`REPORT_INTERVAL_S` (1 s) each sender gets a compound ``RR`` (a report

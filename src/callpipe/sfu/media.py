@@ -191,6 +191,13 @@ class UdpMediaPlane:
         self._schedule()
 
     # ------------------------------------------------------------------ stats
+    def room_stats(self, room: str) -> dict[str, Any]:
+        """One room's media counters per participant (see :meth:`Router.participant_stats
+        <callpipe.sfu.router.Router.participant_stats>`)."""
+        if self._closed:
+            return {}
+        return self.router.room_stats(room)
+
     def stats(self) -> dict[str, Any]:
         """The media plane's statistics (a JSON object): endpoint, native counters, and per
         room and participant counters (see the module docs)."""

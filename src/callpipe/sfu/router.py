@@ -26,6 +26,10 @@ its blocks drives the loss-based controller of GCC (draft-ietf-rmcat-gcc-02 sect
 actually forwarded to it, so an idle estimate does not run away), else unchanged; clamped to
 ``[min_bitrate_bps, max_bitrate_bps]``, starting at ``start_bitrate_bps``.  The same controller
 runs on each sender's uplink, fed by the loss the SFU itself measures on the sender's SSRCs.
+**Delay-based**: a receiver may send REMB with its own delay-based estimate of its downlink
+(:mod:`callpipe.rtp.bwe`, what :class:`~callpipe.call.group.GroupCall` does every second); for
+``REMB_FRESH_S`` (5 s) after one, the receiver's estimate is ``min(loss-based, REMB)``, and
+its layers are re-chosen at once.
 
 **What the sender is told.**  Every ``report_interval_s`` each sender gets a compound RTCP
 packet: RR (one block per SSRC it sends, with LSR/DLSR from its SRs so it can measure the RTT
@@ -87,6 +91,9 @@ from ..rtp.rtcp import (
 )
 from ..sfu.protocol import Ssrcs
 from . import _forward
+
+#: how long a receiver's REMB (its delay-based downlink estimate) counts, s
+REMB_FRESH_S = 5.0
 
 __all__ = ["RouterConfig", "LossBasedEstimator", "Router", "Outgoing"]
 
@@ -212,6 +219,7 @@ class _Counters:
     rtcp_malformed: int = 0
     layer_requests: int = 0
     rrs: int = 0
+    rembs: int = 0  # REMBs received from this participant (its downlink estimate)
 
     def to_json(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -236,7 +244,16 @@ class _Member:
     sr: dict[int, tuple[int, float]] = field(default_factory=dict)  # ssrc -> (LSR, arrival)
     bytes_out: int = 0
     out_bps: float = 0.0
+    remb_bps: int | None = None  # the receiver's own delay-based estimate of its downlink
+    remb_at: float = 0.0
     counters: _Counters = field(default_factory=_Counters)
+
+    def downlink_bps(self, now: float) -> float:
+        """The estimate of the path to this receiver: the loss-based one, capped by the
+        receiver's own delay-based REMB while that is fresh (5 s)."""
+        if self.remb_bps is not None and now - self.remb_at <= REMB_FRESH_S:
+            return min(self.downlink.estimate, float(self.remb_bps))
+        return self.downlink.estimate
 
 
 @dataclass
@@ -318,6 +335,7 @@ class Router:
         self._layers: dict[int, _Layers] = {}
         self._next_report = now + c.report_interval_s
         self._next_speaker = now + c.speaker_interval_s
+        self._now = now  # the latest time seen (route/handle_events/tick)
         self.speaker_changes = 0
         #: the final stats of the last 1000 participants who left
         self.departed: deque[dict[str, Any]] = deque(maxlen=1000)
@@ -395,6 +413,7 @@ class Router:
     def handle_events(self, events: Iterable[_forward.Event], now: float) -> list[Outgoing]:
         """React to the native path's events (RTCP, registrations, keyframe waits)."""
         out: list[Outgoing] = []
+        self._now = max(self._now, now)
         for ev in events:
             m = self._by_slot.get(ev.participant)
             if m is None:
@@ -417,6 +436,7 @@ class Router:
     def tick(self, now: float) -> list[Outgoing]:
         """Timers: active speaker / last-N, and the periodic RR + REMB to senders."""
         out: list[Outgoing] = []
+        self._now = max(self._now, now)
         if now + 1e-9 >= self._next_speaker:
             self._next_speaker = now + self.config.speaker_interval_s
             self._speakers(now, out)
@@ -477,7 +497,15 @@ class Router:
                 else:
                     m.requested[media] = tid
                 self._apply_receiver(r, m, now, out)
-            # REMB, SDES, BYE, other APP, XR, ...: terminated here
+            elif isinstance(p, Remb):
+                # the receiver's delay-based estimate of its downlink (rtp/bwe.py): it caps
+                # the loss-based one; layers follow at once
+                m.counters.rembs += 1
+                m.remb_bps, m.remb_at = p.bitrate, now
+                self._now = max(self._now, now)
+                if self.config.adaptive_layers:
+                    self._apply_receiver(r, m, now, out)
+            # SDES, BYE, other APP, XR, ...: terminated here
 
     def _on_report_blocks(
         self,
@@ -560,7 +588,7 @@ class Router:
         others = [o for o in r.members.values() if o is not m]
         videos = sum(1 for o in others if self._video_on(r, o) and self._sending_video(o))
         reserve = self.config.audio_bitrate_bps * len(others)
-        return max(0.0, m.downlink.estimate - reserve) / max(1, videos)
+        return max(0.0, m.downlink_bps(self._now) - reserve) / max(1, videos)
 
     def _sending_video(self, m: _Member) -> bool:
         return any((lay := self._layers.get(v)) is not None and lay.total() > 0
@@ -615,7 +643,8 @@ class Router:
                     continue
                 req = m.requested.get(v, m.requested.get(0))
                 auto = None
-                if self.config.adaptive_layers and m.downlink.samples and v in self._layers:
+                if (self.config.adaptive_layers and (m.downlink.samples or m.remb_bps)
+                        and v in self._layers):
                     auto = self._auto_tid(self._layers[v], share, m.applied_tid.get(v))
                 target = req if auto is None else auto if req is None else min(req, auto)
                 before = m.applied_tid.get(v)
@@ -730,12 +759,20 @@ class Router:
         out.update(
             registered=m.registered,
             address=None if addr is None else f"{addr[0]}:{addr[1]}",
-            downlinkEstimateBps=m.downlink.bps,
+            downlinkEstimateBps=int(m.downlink_bps(self._now)),
+            downlinkLossBasedBps=m.downlink.bps,
+            downlinkRembBps=m.remb_bps,
             uplinkEstimateBps=m.uplink.bps,
             forwardedBps=int(m.out_bps),
             temporalLayers={str(k): v for k, v in m.applied_tid.items()},
         )
         return out
+
+    def room_stats(self, room: str) -> dict[str, Any]:
+        """Every participant of one room (participant id -> :meth:`participant_stats`); ``{}``
+        for a room without media participants."""
+        r = self.rooms.get(room)
+        return {} if r is None else {pid: self.participant_stats(room, pid) for pid in r.members}
 
     def stats(self) -> dict[str, Any]:
         """Every room and participant, plus the native path's counters (a JSON object)."""

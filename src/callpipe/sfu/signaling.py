@@ -477,6 +477,9 @@ class SignalingServer:
         elif isinstance(msg, StatsRequest):
             room = self.registry.get(p.room)
             stats = room.stats(self._clock()) if room is not None else {}
+            room_stats = getattr(self.media, "room_stats", None)
+            if callable(room_stats):  # the media plane's view: rates, estimates, layers
+                stats["media"] = room_stats(p.room)
             conn.send(encode(StatsReply(stats, msg.id)))
         elif isinstance(msg, Leave):
             conn.leave_reason = "left"
