@@ -429,3 +429,45 @@ def test_a_congested_receiver_gets_fewer_layers_from_its_delay_based_estimate(sf
                 await x.leave()
 
     run(scenario())
+
+
+def test_a_one_to_one_call_relayed_by_the_sfu(sfu: Sfu) -> None:
+    """Call (1:1, committed key exchange, 4 emoji) with media through the SFU instead of peer
+    to peer: every datagram comes from the SFU's media port, the SFU forwarded the media, and
+    the emoji are the peers' own (the SFU took part in neither key nor emoji)."""
+    from callpipe.call.call import Call, CallConfig, SignalingChannel
+
+    cfg = CallConfig(width=160, height=96, video_bitrate_kbps=250)
+
+    async def scenario() -> None:
+        keys = [os.urandom(32), os.urandom(32)]
+        sa = await SignalingClient.connect(sfu.url, issue_token(SECRET, "one", "A"), keys[0])
+        sb = await SignalingClient.connect(sfu.url, issue_token(SECRET, "one", "B"), keys[1])
+        a = Call(SignalingChannel(sa, sb.participant_id), role="caller", call_id=b"one:1",
+                 video=SyntheticVideoSource(160, 96, realtime=True), audio=SyntheticAudioSource(),
+                 config=cfg, relay=True)  # fmt: skip
+        b = Call(SignalingChannel(sb, sa.participant_id), role="callee", call_id=b"one:1",
+                 video=SyntheticVideoSource(160, 96, realtime=True), audio=SyntheticAudioSource(),
+                 config=cfg, relay=True)  # fmt: skip
+        await asyncio.gather(a.start(), b.start())
+        assert a.emoji == b.emoji and len(a.emoji) == 4
+        assert a.video_send is not None and a.video_send.ssrc == sa.you.ssrcs.video[0]
+
+        def got(x: Call) -> int:
+            return int(x.stats()["videoReceive"]["framesDecoded"])
+
+        await until("video both ways through the SFU", lambda: got(a) > 30 and got(b) > 30)
+        sa_stats = (await sa.stats())["media"]
+        for x in (a, b):
+            st = x.stats()
+            assert st["remote"] == ("127.0.0.1", sfu.media_port)
+            assert st["transport"]["foreignDatagrams"] == 0
+            assert st["audioReceive"]["packetsReceived"] > 20
+        assert sa_stats[sa.participant_id]["packets_out"] > 30  # the SFU forwarded to A
+        assert sa_stats[sb.participant_id]["packets_out"] > 30
+        await a.close()
+        await b.close()
+        await sa.leave()
+        await sb.leave()
+
+    run(scenario())

@@ -33,6 +33,12 @@ and 4 emoji that match exactly when no one sits in the middle.  The media addres
 are not secret and not authenticated: whoever can rewrite them can only redirect ciphertext
 (a denial of service), never read or forge media.
 
+**Through the SFU** (``relay=True``, with a :class:`SignalingChannel`): the same call, but the
+media goes to the SFU's media port from the call's socket (registered with the HELLO of
+:mod:`callpipe.net.udp`, under the SSRCs the SFU assigned in ``welcome``) and the SFU forwards it
+to the peer unread: for peers that cannot reach each other directly.  The keys and emoji are
+still only the two peers'.
+
 **Media**: one UDP socket per call, RTP and RTCP muxed (RFC 5761 demultiplexing), streams told
 apart by SSRC; datagrams from any other address than the peer's are dropped.  One
 :class:`~callpipe.e2ee.sframe.SFrameSender` per call (one counter space for the sending key),
@@ -59,6 +65,7 @@ from ..errors import ClosedError, CryptoError, TransportError
 from ..jitter.audio import AudioJitterConfig
 from ..media.frames import AudioFrame, VideoFrame
 from ..net.signaling import Disconnected, Event, RelayReceived, SignalingClient
+from ..net.udp import KEEPALIVE_INTERVAL_S, UdpSession, classify
 from ..rtp.rtcp import is_rtcp, parse_rtcp
 from .pipeline import (
     AudioReceivePipeline,
@@ -329,6 +336,9 @@ class Call:
     :param host: the local address to bind.
     :param port: the local UDP port (0: any free one).
     :param advertise_host: the address the peer should send to (default: ``host``).
+    :param relay: send media through the SFU's media plane instead of peer to peer (needs a
+        :class:`SignalingChannel`: its client's ``welcome`` names the SFU's media endpoint,
+        token and our SSRCs).
     :param send_wrapper: wraps the media socket's send callable (``f(send) -> send``): to
         capture, drop or alter outgoing RTP/RTCP (tests, impairment).
     :param clock: monotonic clock, s.
@@ -347,10 +357,18 @@ class Call:
         port: int = 0,
         advertise_host: str | None = None,
         send_wrapper: SendWrapper | None = None,
+        relay: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if role not in ("caller", "callee"):
             raise ValueError(f"role must be 'caller' or 'callee', got {role!r}")
+        self._relay: SignalingClient | None = None
+        if relay:
+            if not isinstance(channel, SignalingChannel) or channel.client.media is None:
+                raise ValueError(
+                    "relay=True needs a SignalingChannel whose SFU runs a media plane"
+                )
+            self._relay = channel.client
         self.role: Role = role
         self.call_id = bytes(call_id)
         self.config = config or CallConfig()
@@ -384,6 +402,8 @@ class Call:
         self._started = False
         self._connected = False
         self._closed = False
+        self._hello: UdpSession | None = None
+        self._hello_timer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------------ properties
     @property
@@ -435,6 +455,9 @@ class Call:
             if self._udp_channel is not None:
                 self._udp_channel.on_datagram(data)
             return
+        if self._hello is not None and classify(data) == "hello":
+            self._hello.on_datagram(data, self._clock())
+            return
         if self._closed or len(data) < 12:
             return
         now = self._clock()
@@ -481,6 +504,15 @@ class Call:
         send = self._raw_send if self._wrapper is None else self._wrapper(self._raw_send)
         self._send_media = send
         cfg = self.config
+        video_ssrc = audio_ssrc = None
+        if self._relay is not None:
+            media = self._relay.media
+            assert media is not None
+            self._remote = (media.host, media.port)
+            ssrcs = self._relay.you.ssrcs
+            video_ssrc, audio_ssrc = (ssrcs.video[0] if ssrcs.video else None), ssrcs.audio
+            self._hello = UdpSession(media.token, self._clock())
+            await self._register()
         if self._video_source is not None:
             src = self._video_source
             self.video_send = VideoSendPipeline(
@@ -489,7 +521,7 @@ class Call:
                 height=int(getattr(src, "height", cfg.height)),
                 fps=float(getattr(src, "fps", cfg.fps)),
                 bitrate_kbps=cfg.video_bitrate_kbps, temporal_layers=cfg.temporal_layers,
-                cname=cfg.cname, clock=self._clock, on_rtt=self._on_rtt,
+                ssrc=video_ssrc, cname=cfg.cname, clock=self._clock, on_rtt=self._on_rtt,
             )
         if self._audio_source is not None:
             src = self._audio_source
@@ -497,9 +529,33 @@ class Call:
                 self._sframe_send, send,
                 sample_rate=int(getattr(src, "sample_rate", cfg.sample_rate)),
                 channels=int(getattr(src, "channels", cfg.channels)),
-                bitrate_kbps=cfg.audio_bitrate_kbps, cname=cfg.cname, clock=self._clock,
+                bitrate_kbps=cfg.audio_bitrate_kbps, ssrc=audio_ssrc, cname=cfg.cname,
+                clock=self._clock,
             )
         return self._local
+
+    async def _register(self) -> None:
+        """HELLO the SFU's media port until it answers (then keepalives), like
+        :class:`~callpipe.net.udp.MediaTransport`."""
+        hello = self._hello
+        assert hello is not None
+        loop = asyncio.get_running_loop()
+
+        def tick() -> None:
+            if self._closed or self._transport is None or hello is None:
+                return
+            now = self._clock()
+            datagram = hello.poll(now)
+            if datagram is not None:
+                self._raw_send(datagram)
+            delay = max(0.01, min(hello.next_deadline() - now, 0.25 if not hello.registered
+                                  else KEEPALIVE_INTERVAL_S))  # fmt: skip
+            self._hello_timer = loop.call_later(delay, tick)
+
+        tick()
+        async with asyncio.timeout(self.config.handshake_timeout_s):
+            while not hello.registered:
+                await asyncio.sleep(0.01)
 
     def _on_rtt(self, rtt_ms: float) -> None:
         if self.video_receive is not None:
@@ -544,7 +600,7 @@ class Call:
             channel = self._udp_channel
         async with asyncio.timeout(self.config.handshake_timeout_s):
             peer = await self._run_handshake(channel)
-        if self._remote is None:
+        if self._remote is None:  # peer to peer (in relay mode the SFU is the remote)
             self._remote = (peer.host, peer.port)
         self._start_media(peer)
 
@@ -688,6 +744,8 @@ class Call:
         self._connected = False
         for p in self._pipelines():
             await p.aclose()
+        if self._hello_timer is not None:
+            self._hello_timer.cancel()
         if self._transport is not None:
             self._transport.close()
         self._sframe_send.close()
