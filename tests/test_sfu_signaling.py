@@ -575,3 +575,24 @@ def test_echoed_relays_reach_everyone_in_one_order(sfu: Sfu) -> None:
             await x.leave()
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_token_belongs_to_the_first_identity_that_uses_it(sfu: Sfu) -> None:
+    """A leaked or shared token cannot admit a second identity; its owner may reconnect."""
+    owner, thief = identity(), identity()
+    tok = token("bound", "Owner")
+
+    async def scenario() -> None:
+        a = await SignalingClient.connect(sfu.url, tok, owner)
+        with pytest.raises(SignalingError) as info:
+            await SignalingClient.connect(sfu.url, tok, thief)
+        assert info.value.code == ErrorCode.TOKEN_USED
+        await a.leave()
+        again = await SignalingClient.connect(sfu.url, tok, owner)  # a reconnect: allowed
+        assert again.participant_id
+        with pytest.raises(SignalingError) as info:
+            await SignalingClient.connect(sfu.url, tok, thief)  # still not after a leave
+        assert info.value.code == ErrorCode.TOKEN_USED
+        await again.leave()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))

@@ -120,6 +120,7 @@ class ErrorCode:
     TOKEN_NOT_YET_VALID = "token-not-yet-valid"  #: issued in the future (beyond clock skew)
     TOKEN_WRONG_ROOM = "token-wrong-room"  #: the token was issued for another room
     TOKEN_WRONG_NAME = "token-wrong-name"  #: the join's name is not the token's name
+    TOKEN_USED = "token-used"  #: the token was already used by another identity key
     UNKNOWN_ROOM = "unknown-room"  #: the room does not exist on this server
     ROOM_FULL = "room-full"  #: the room has its maximum number of participants
     TOO_MANY_ROOMS = "too-many-rooms"  #: the server has its maximum number of rooms

@@ -262,6 +262,7 @@ class SignalingServer:
         self.media: MediaPlane = media if media is not None else NullMediaPlane()
         self.limits = limits or Limits()
         self.registry = RoomRegistry(self.limits, allowed_rooms=rooms)
+        self._token_owner: dict[str, tuple[bytes, float]] = {}  # nonce -> (identity, expiry)
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self._clock = clock
@@ -490,6 +491,22 @@ class SignalingServer:
                 ErrorCode.ALREADY_JOINED, f"already joined room {p.room!r} as {p.id}"
             )
 
+    def _bind_token(self, nonce: str, identity: bytes, expires_at: float) -> None:
+        """A token belongs to the first identity key that joins with it: the same participant
+        may use it again (reconnects) until it expires, nobody else can (a leaked or shared
+        token).  In memory: a restarted server starts over."""
+        now = self._wall()
+        if len(self._token_owner) > 4096:  # forget expired tokens
+            self._token_owner = {k: v for k, v in self._token_owner.items() if v[1] > now}
+        owner = self._token_owner.get(nonce)
+        if owner is None:
+            self._token_owner[nonce] = (bytes(identity), expires_at)
+        elif owner[0] != bytes(identity):
+            raise TokenError(
+                ErrorCode.TOKEN_USED,
+                "this join token was already used by another participant (identity key)",
+            )
+
     def _on_join(self, conn: _Connection, msg: Join) -> None:
         if self._closing:
             raise SignalingError(ErrorCode.SHUTTING_DOWN, "the server is shutting down")
@@ -500,6 +517,7 @@ class SignalingServer:
                     ErrorCode.TOKEN_WRONG_NAME,
                     f"join name {msg.name!r} is not the token's name {claims.name!r}",
                 )
+            self._bind_token(claims.nonce, msg.identity, claims.expires_at)
         except TokenError as e:
             self.registry.refused[e.code] = self.registry.refused.get(e.code, 0) + 1
             raise

@@ -15,6 +15,10 @@ Claims: ``room``, ``name`` (display name), ``user`` (the application's user id),
 (issued-at, Unix time in s), ``exp`` (expiry, Unix time in s) and ``nonce`` (16 random bytes,
 hex), so that two tokens issued in the same second differ.  Base64url is unpadded.
 
+The server binds a token to the first identity key that joins with it: the same participant
+may use it again until it expires (reconnects), any other identity is refused with
+``token-used``.  (The binding lives in the server's memory.)
+
 Verification checks the signature first, in constant time (:func:`hmac.compare_digest`), so a
 forged or altered token is always reported as ``token-bad-signature``, never as expired or for
 another room; then the claims.  Time is injected (``now``) for tests.
