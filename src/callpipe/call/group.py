@@ -384,6 +384,7 @@ class GroupCall:
         self._errors: list[str] = []
         self._bwe = DelayBasedEstimator(start_bps=self.config.remb_start_kbps * 1000)
         self._remb_sent: tuple[float, float] | None = None  # (when, bits/s)
+        self._flush_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------------ properties
     @property
@@ -613,15 +614,16 @@ class GroupCall:
     async def _flush(self) -> None:
         """Relay what the session wants sent and act on its events."""
         session = self._session
-        client = self._client
-        for msg in session.take_outgoing():
-            if client is None or client.closed:
-                break
-            try:
-                await client.send_relay(msg.payload, to=msg.to, kind=msg.kind, echo=msg.echo)
-            except (ClosedError, SignalingError) as e:
-                self._counters["relayErrors"] += 1
-                self._errors.append(f"relay {msg.kind}: {e}")
+        async with self._flush_lock:  # relays go out in the order the session made them
+            client = self._client
+            for msg in session.take_outgoing():
+                if client is None or client.closed:
+                    break
+                try:
+                    await client.send_relay(msg.payload, to=msg.to, kind=msg.kind, echo=msg.echo)
+                except (ClosedError, SignalingError) as e:
+                    self._counters["relayErrors"] += 1
+                    self._errors.append(f"relay {msg.kind}: {e}")
         for ev in session.take_events():
             if isinstance(ev, SendKeyChanged):
                 if ev.kid is not None:
