@@ -24,6 +24,7 @@ from callpipe.call.stats import FreezeDetector, LatencyTracker, RateMeter, perce
 from callpipe.codecs.vp8 import EncodedFrame
 from callpipe.e2ee.sframe import SFrameReceiver, SFrameSender
 from callpipe.errors import ClosedError
+from callpipe.jitter.video import VideoJitterConfig
 from callpipe.media import AudioFrame, SyntheticAudioSource, SyntheticVideoSource, read_stamp
 from callpipe.media.synthetic import read_audio_stamps
 from callpipe.rtp import Nack, Pli, RtpPacket, parse_rtcp
@@ -45,7 +46,7 @@ class Clock:
 class VideoLink:
     """A video sender and receiver sharing one key; packets cross only when delivered."""
 
-    def __init__(self) -> None:
+    def __init__(self, jitter_buffer: VideoJitterConfig | None = None) -> None:
         key = os.urandom(16)
         self.clock = Clock()
         self.tx_key = SFrameSender()
@@ -61,6 +62,7 @@ class VideoLink:
         )
         self.rx = VideoReceivePipeline(
             self.rx_key, self.rtcp.append, local_ssrc=0x1234, clock=self.clock,
+            jitter_buffer=jitter_buffer,
         )
         self.source = SyntheticVideoSource(W, H)
         self.sent = 0  # wire packets already considered for delivery
@@ -363,3 +365,138 @@ def test_audio_round_trip_with_level_stamps_and_a_tampered_packet() -> None:
     assert len(words) >= 15 and words == sorted(words)
     blob = b"".join(wire)
     assert not any(p[1:17] in blob for p in opus if len(p) > 17)  # only ciphertext on the wire
+
+
+# ------------------------------------------------------- the adaptive video jitter buffer
+class Timeline:
+    """Drives a link with the adaptive buffer in real (injected) time: frames every 33 ms,
+    each packet delivered after its own delay, the receiver's timers every 5 ms."""
+
+    def __init__(self, link: VideoLink) -> None:
+        self.link = link
+        self.pending: list[tuple[float, int, bytes]] = []  # (arrival, order, packet)
+        self.n = 0
+        self.decoded: list[int] = []
+        self.times: list[float] = []  # when each decoded frame came out, s
+
+    def step(self, delay: float = 0.0, drop: set[int] | None = None,
+             feedback: bool = True) -> None:
+        """One frame interval; the frame's packets arrive ``delay`` s late (packets stay in
+        order: a later frame may still overtake an earlier, delayed one)."""
+        lk = self.link
+        packets = lk.send()
+        for i, p in enumerate(packets):
+            if drop and i in drop:
+                continue
+            self.pending.append((lk.clock.t + delay + 0.0005 * i, self.n, p))
+            self.n += 1
+        end = lk.clock.t + 1 / 30
+        t = lk.clock.t
+        while t < end - 1e-9:
+            self.pending.sort()
+            while self.pending and self.pending[0][0] <= t:
+                lk.rx.on_packet(self.pending.pop(0)[2])
+            lk.rx.poll()
+            for f in lk.rx.decode_ready():
+                stamp = read_stamp(f)
+                assert stamp is not None
+                self.decoded.append(stamp.frame_number)
+                self.times.append(t)
+            if feedback:
+                lk.feedback()
+                resent = lk.wire[lk.sent:]
+                lk.sent = len(lk.wire)
+                for p in resent:  # retransmissions take 10 ms
+                    self.pending.append((t + 0.010, self.n, p))
+                    self.n += 1
+            t += 0.005
+            lk.clock.t = t
+        lk.clock.t = end - 1 / 30  # send() adds the frame interval again
+
+
+@pytest.fixture
+def jb_link() -> VideoLink:
+    lk = VideoLink(VideoJitterConfig(rtt_ms=20))
+    yield lk  # type: ignore[misc]
+    lk.close()
+
+
+def test_adaptive_buffer_round_trip_in_order(jb_link: VideoLink) -> None:
+    tl = Timeline(jb_link)
+    for _ in range(60):
+        tl.step()
+    assert tl.decoded == list(range(len(tl.decoded))) and len(tl.decoded) >= 55
+    st = jb_link.rx.stats()
+    assert st.framesDropped == 0 and st.nackCount == 0 and st.pliCount == 0
+    assert st.jitterBufferEmittedCount >= 55 and st.jitterBufferDelayMs < 100
+
+
+def test_adaptive_buffer_waits_for_a_nack_and_shows_every_frame(jb_link: VideoLink) -> None:
+    tl = Timeline(jb_link)
+    for i in range(40):
+        tl.step(drop={0} if i == 20 else None)
+    # the frame behind the gap waited for its retransmission (so did the ones behind it): at
+    # most a frame or two is decoded too late to be shown, none is lost, no keyframe needed
+    assert tl.decoded == sorted(set(tl.decoded)) and len(tl.decoded) >= 37
+    assert 20 in tl.decoded or 21 in tl.decoded
+    st = jb_link.rx.stats()
+    assert st.nackCount >= 1 and st.retransmittedPacketsReceived >= 1
+    assert st.framesDropped <= 2 and st.pliCount == 0 and st.framesDecoded >= 37
+
+
+def test_adaptive_buffer_absorbs_jitter_by_delaying_playout(jb_link: VideoLink) -> None:
+    smooth = VideoLink(VideoJitterConfig(rtt_ms=20))
+    try:
+        calm = Timeline(smooth)
+        for _ in range(90):
+            calm.step()
+        rough = Timeline(jb_link)
+        rng = np.random.default_rng(3)
+        for _ in range(90):  # each frame 0..80 ms late (network jitter)
+            rough.step(delay=float(rng.uniform(0.0, 0.08)))
+        assert rough.decoded == sorted(set(rough.decoded)) and len(rough.decoded) >= 80
+        assert jb_link.rx.stats().framesDropped <= 10
+        calm_ms = smooth.rx.stats().jitterBufferDelayMs
+        rough_ms = jb_link.rx.stats().jitterBufferDelayMs
+        assert rough_ms > calm_ms + 20  # the buffer grew to absorb the jitter
+    finally:
+        smooth.close()
+
+
+def test_adaptive_buffer_plays_out_smoothly_where_the_fixed_path_stutters() -> None:
+    """The same jittery arrivals (each frame 0..80 ms late) through both receive paths: the
+    fixed path hands frames out as they complete, the adaptive one at their render times."""
+    intervals = {}
+    for name, cfg in (("adaptive", VideoJitterConfig(rtt_ms=20)), ("fixed", None)):
+        lk = VideoLink(cfg)
+        try:
+            tl = Timeline(lk)
+            rng = np.random.default_rng(3)
+            for _ in range(150):
+                tl.step(delay=float(rng.uniform(0.0, 0.08)))
+            assert len(tl.decoded) >= 140
+            intervals[name] = np.diff(tl.times[30:]) * 1000  # ms, after the first second
+        finally:
+            lk.close()
+    print({k: (round(float(v.std()), 1), round(float(v.max()), 1)) for k, v in intervals.items()})
+    assert intervals["adaptive"].std() < intervals["fixed"].std() / 3
+    assert intervals["adaptive"].max() < intervals["fixed"].max()
+
+
+def test_adaptive_buffer_unrecoverable_loss_asks_for_a_keyframe(jb_link: VideoLink) -> None:
+    tl = Timeline(jb_link)
+    for _ in range(10):
+        tl.step()
+    before = len(tl.decoded)
+    tl.step(drop={0}, feedback=False)  # lost and never repaired
+    for _ in range(40):
+        tl.step(feedback=False)
+        # only PLIs are answered: hand the RTCP over but not the retransmissions
+        for p in jb_link.feedback():
+            if isinstance(p, Nack):
+                pass
+        jb_link.sent = len(jb_link.wire)
+    st = jb_link.rx.stats()
+    assert st.pliCount >= 1 and jb_link.tx.stats().pliCount >= 1
+    assert len(tl.decoded) > before + 10  # decoding resumed after the keyframe
+    assert tl.decoded == sorted(tl.decoded)

@@ -55,7 +55,7 @@ import secrets
 import struct
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ..e2ee.emoji import Emoji, emoji_names, emoji_text
@@ -63,6 +63,7 @@ from ..e2ee.handshake import CalleeHandshake, CallerHandshake, HandshakeResult
 from ..e2ee.sframe import SFrameReceiver, SFrameSender
 from ..errors import ClosedError, CryptoError, TransportError
 from ..jitter.audio import AudioJitterConfig
+from ..jitter.video import VideoJitterConfig
 from ..media.frames import AudioFrame, VideoFrame
 from ..net.signaling import Disconnected, Event, RelayReceived, SignalingClient
 from ..net.udp import KEEPALIVE_INTERVAL_S, UdpSession, classify
@@ -302,6 +303,9 @@ class CallConfig:
     :param channels: audio channels.
     :param playout_delay_ms: fixed video playout delay, ms.
     :param jitter_config: audio jitter buffer parameters (None: NetEq defaults).
+    :param video_jitter: video jitter buffer parameters (adaptive, WebRTC-style:
+        :class:`~callpipe.jitter.video.VideoJitterBuffer`); None: the fixed path (frames
+        decoded as soon as complete, plus ``playout_delay_ms``).
     :param handshake_timeout_s: give up on the handshake after this long, s.
     :param cname: RTCP CNAME.
     """
@@ -316,6 +320,7 @@ class CallConfig:
     channels: int = 1
     playout_delay_ms: float = 0.0
     jitter_config: AudioJitterConfig | None = None
+    video_jitter: VideoJitterConfig | None = field(default_factory=VideoJitterConfig)
     handshake_timeout_s: float = 10.0
     cname: str = "callpipe"
 
@@ -641,6 +646,7 @@ class Call:
             self.video_receive = VideoReceivePipeline(
                 rx, send, local_ssrc=local, remote_ssrc=peer.video_ssrc,
                 playout_delay_ms=cfg.playout_delay_ms, cname=cfg.cname, clock=self._clock,
+                jitter_buffer=cfg.video_jitter,
             )
             self._by_ssrc[peer.video_ssrc] = self.video_receive
         if peer.audio_ssrc:

@@ -60,6 +60,7 @@ from ..e2ee.session import EmojiChanged as _SessionEmoji
 from ..e2ee.session import GroupSession, RosterChanged, SendKeyChanged
 from ..errors import AuthenticationError, CallpipeError, ClosedError, TransportError
 from ..jitter.audio import AudioJitterConfig
+from ..jitter.video import VideoJitterConfig
 from ..media.frames import VideoFrame
 from ..net.signaling import (
     Disconnected,
@@ -116,6 +117,9 @@ class GroupCallConfig:
     :param channels: audio channels.
     :param playout_delay_ms: fixed video playout delay, ms.
     :param jitter_config: audio jitter buffer parameters (None: NetEq-like defaults).
+    :param video_jitter: video jitter buffer parameters (adaptive, WebRTC-style:
+        :class:`~callpipe.jitter.video.VideoJitterBuffer`); None: the fixed path (frames
+        decoded as soon as complete, plus ``playout_delay_ms``).
     :param rejoin_grace_s: how long a member may be gone from the room before the others
         remove it from the roster (new key, new emoji), s.
     :param reconnect: reconnect when the connection to the SFU drops.
@@ -137,6 +141,7 @@ class GroupCallConfig:
     channels: int = 1
     playout_delay_ms: float = 0.0
     jitter_config: AudioJitterConfig | None = None
+    video_jitter: VideoJitterConfig | None = field(default_factory=VideoJitterConfig)
     rejoin_grace_s: float = 3.0
     reconnect: bool = True
     reconnect_timeout_s: float = 30.0
@@ -574,6 +579,7 @@ class GroupCall:
                 playout_delay_ms=cfg.playout_delay_ms,
                 cname=cfg.cname,
                 on_frame=on_frame,
+                jitter_buffer=cfg.video_jitter,
             )
             vpipe.start()
             self._by_ssrc[p.video_ssrc] = vpipe

@@ -66,6 +66,7 @@ from ..codecs.vp8 import EncodedFrame, Vp8Decoder, Vp8Encoder
 from ..e2ee.sframe import ReplayError, SFrameReceiver, SFrameSender
 from ..errors import AuthenticationError, ClosedError, CodecError, CryptoError, TransportError
 from ..jitter.audio import AudioJitterBuffer, AudioJitterConfig
+from ..jitter.video import VideoJitterBuffer, VideoJitterConfig, VideoOutputFrame
 from ..media.frames import AudioFrame, VideoFrame
 from ..media.synthetic import SyntheticAudioSource, monotonic_ms, read_stamp
 from ..net import udp as _udp
@@ -855,6 +856,24 @@ class AudioSendPipeline(_Pipeline):
 
 
 # =========================================================================== video receive
+@dataclass(frozen=True)
+class _JbFrame:
+    """A frame released by the adaptive jitter buffer, shaped like an assembled frame."""
+
+    data: bytes
+    timestamp: int
+    keyframe: bool
+    temporal_id: int | None
+    payload_type: int
+    render: bool
+    frame_marking: None = None
+    continuous: bool = True  # the buffer's reference model already checked decodability
+
+    @classmethod
+    def of(cls, f: VideoOutputFrame, payload_type: int) -> _JbFrame:
+        return cls(f.data, f.timestamp, f.keyframe, f.temporal_id, payload_type, f.render)
+
+
 @dataclass(frozen=True, slots=True)
 class _Decoded:
     """What the worker made of one assembled frame."""
@@ -887,6 +906,11 @@ class VideoReceivePipeline(_Pipeline):
     :param queue_frames: decoded frames kept for :meth:`frames` (oldest dropped), frames.
     :param clock: monotonic clock, s.
     :param on_frame: called with each decoded frame on the event-loop thread.
+    :param jitter_buffer: use the adaptive :class:`~callpipe.jitter.video.VideoJitterBuffer`
+        with these parameters instead of the fixed path (``playout_delay_ms``,
+        ``max_wait_ms``, ``max_wait_frames`` are then unused): frames wait for their render
+        time from the Kalman jitter estimate, missing packets for a NACK as long as waiting
+        can help, and undecodable frames (by the VP8 reference model) are dropped with a PLI.
     """
 
     kind: MediaKind = "video"
@@ -908,9 +932,19 @@ class VideoReceivePipeline(_Pipeline):
         cname: str = "callpipe",
         clock: Clock = time.monotonic,
         on_frame: Callable[[VideoFrame], None] | None = None,
+        jitter_buffer: VideoJitterConfig | None = None,
     ) -> None:
         self._sframe = sframe
         self._send_rtcp = send_rtcp
+        self.payload_type = VP8_PAYLOAD_TYPE
+        self._jb: VideoJitterBuffer | None = None
+        if jitter_buffer is not None:
+            self._jb = VideoJitterBuffer(
+                jitter_buffer, VP8_PAYLOAD_TYPE, frame_marking_id=FRAME_MARKING_ID,
+                encrypted=True,
+            )
+            tick_ms = min(tick_ms, self._jb.tick_ms)
+        self._jb_plis = 0
         self.local_ssrc = local_ssrc
         self.remote_ssrc = remote_ssrc
         self.playout_delay = playout_delay_ms / 1000
@@ -934,7 +968,7 @@ class VideoReceivePipeline(_Pipeline):
         self._ts = TimestampUnwrapper()
         self._ts0: int | None = None
         self._first_arrival: dict[int, float] = {}
-        self._ready: deque[tuple[AssembledFrame, float]] = deque()  # (frame, first arrival)
+        self._ready: deque[tuple[AssembledFrame | _JbFrame, float]] = deque()  # (frame, arrival)
         self._out = _Output(queue_frames)
         self._ready_event: asyncio.Event | None = None
         self._waiting_key = True
@@ -992,6 +1026,10 @@ class VideoReceivePipeline(_Pipeline):
         self._nack.on_packet(seq, t, keyframe_start=key_start, retransmitted=retransmitted)
         self._recv.on_packet(seq, p.timestamp, t, size=len(data), retransmitted=retransmitted)
         self._rate.add(t, len(data))
+        if self._jb is not None:
+            self._jb.insert_rtp(data, t * 1000)
+            self._jb_feedback()
+            return
         if p.timestamp not in self._first_arrival:
             if len(self._first_arrival) > 256:
                 self._first_arrival.pop(next(iter(self._first_arrival)))
@@ -1020,7 +1058,24 @@ class VideoReceivePipeline(_Pipeline):
         if req.keyframe:
             self._ask_keyframe(now)
 
+    def _jb_feedback(self) -> None:
+        """Send the adaptive buffer's NACKs and PLIs."""
+        jb = self._jb
+        if jb is None or self.remote_ssrc is None:
+            return
+        for _, seqs in jb.take_nacks():
+            self._send_rtcp(
+                build_reduced_size(Nack.from_lost(self.local_ssrc, self.remote_ssrc, seqs))
+            )
+        for _ in jb.take_keyframe_requests():
+            self._jb_plis += 1
+            self._send_rtcp(build_reduced_size(Pli(self.local_ssrc, self.remote_ssrc)))
+
     def _ask_keyframe(self, now: float) -> None:
+        if self._jb is not None:
+            self._jb.request_keyframe(now * 1000)
+            self._jb_feedback()
+            return
         req = self._keyframes.request(now)
         if req is not None and self.remote_ssrc is not None:
             self._send_rtcp(build_reduced_size(req.packet(self.local_ssrc, self.remote_ssrc)))
@@ -1033,11 +1088,23 @@ class VideoReceivePipeline(_Pipeline):
         """
         self._check_open()
         t = self._clock() if now is None else now
-        self._queue(self._assembler.advance(t * 1000), t)
-        self._poll_nack(t)
-        req = self._keyframes.poll(t)
-        if req is not None and self.remote_ssrc is not None:
-            self._send_rtcp(build_reduced_size(req.packet(self.local_ssrc, self.remote_ssrc)))
+        if self._jb is not None:
+            out = self._jb.pull(t * 1000)
+            if out:
+                for f in out:
+                    self._n["frames_received"] += 1
+                    self._ready.append((_JbFrame.of(f, self.payload_type), t))
+                if self._ready_event is not None:
+                    self._ready_event.set()
+            self._jb_feedback()
+        else:
+            self._queue(self._assembler.advance(t * 1000), t)
+            self._poll_nack(t)
+            req = self._keyframes.poll(t)
+            if req is not None and self.remote_ssrc is not None:
+                self._send_rtcp(
+                    build_reduced_size(req.packet(self.local_ssrc, self.remote_ssrc))
+                )
         if self._recv is not None and t - self._last_rr >= self.rtcp_interval:
             self._last_rr = t
             rr = ReceiverReport(self.local_ssrc, (self._recv.report_block(t),))
@@ -1050,6 +1117,8 @@ class VideoReceivePipeline(_Pipeline):
         rtt = max(5.0, rtt_ms)
         self._nack.set_rtt(rtt)
         self._keyframes.set_rtt(rtt)
+        if self._jb is not None:
+            self._jb.set_rtt(rtt)
 
     def on_rtcp(self, packet: RtcpPacket, now: float | None = None) -> None:
         """An SR from the sender feeds the LSR/DLSR of our receiver reports."""
@@ -1057,7 +1126,7 @@ class VideoReceivePipeline(_Pipeline):
             if self._recv is not None:
                 self._recv.on_sender_report(packet, self._clock() if now is None else now)
 
-    def _next(self, now: float) -> AssembledFrame | None:
+    def _next(self, now: float) -> AssembledFrame | _JbFrame | None:
         """The next frame to decode, dropping those that cannot be decoded (loop thread)."""
         while self._ready:
             f, first = self._ready.popleft()
@@ -1072,7 +1141,7 @@ class VideoReceivePipeline(_Pipeline):
             return f
         return None
 
-    def _decode(self, f: AssembledFrame, now: float | None) -> _Decoded:
+    def _decode(self, f: AssembledFrame | _JbFrame, now: float | None) -> _Decoded:
         """Decrypt and decode one frame (worker thread)."""
         fm = f.frame_marking
         tid = fm.temporal_id if fm is not None else (f.temporal_id or 0)
@@ -1104,7 +1173,9 @@ class VideoReceivePipeline(_Pipeline):
                 latency = float(stamp.latency_ms(monotonic_ms()))
         return _Decoded(frame, "ok", number, latency)
 
-    def _after(self, f: AssembledFrame, d: _Decoded, now: float) -> VideoFrame | None:
+    def _after(
+        self, f: AssembledFrame | _JbFrame, d: _Decoded, now: float
+    ) -> VideoFrame | None:
         """Account a decode result (loop thread); returns the frame to output."""
         if d.outcome != "ok":
             if d.outcome == "hidden":
@@ -1125,6 +1196,9 @@ class VideoReceivePipeline(_Pipeline):
             self._waiting_key = False
             self._n["keyframes"] += 1
             self._keyframes.on_keyframe(now)
+        if not getattr(f, "render", True):  # decoded for its references, too late to show
+            self._n["dropped"] += 1
+            return None
         self._n["decoded"] += 1
         self._fps.add(now)
         self._freeze.on_frame(now)
@@ -1175,7 +1249,7 @@ class VideoReceivePipeline(_Pipeline):
             if not self._ready:
                 self._ready_event.clear()
                 await self._ready_event.wait()
-            if self.playout_delay > 0 and self._ready:
+            if self.playout_delay > 0 and self._ready and self._jb is None:
                 wait = self._ready[0][1] + self.playout_delay - self._clock()
                 if wait > 0:
                     await asyncio.sleep(wait)
@@ -1196,6 +1270,16 @@ class VideoReceivePipeline(_Pipeline):
         n = self._n
         r = self._recv
         ns = self._nack.stats()
+        jb_delay, jb_count = self._jb_delay, self._jb_count
+        nack_count, pli_count = ns["nackCount"], self._keyframes.pli_count
+        retransmitted = ns["retransmittedPacketsReceived"]
+        dropped = n["dropped"]
+        if self._jb is not None:
+            js = self._jb.stats()
+            jb_delay, jb_count = js.jitterBufferDelay, int(js.jitterBufferEmittedCount)
+            nack_count, pli_count = int(js.nackCount), self._jb_plis
+            retransmitted = int(js.retransmittedPacketsReceived)
+            dropped += int(js.framesDropped) - int(js.framesDecoded - js.framesRendered)
         return VideoReceiveStats(
             ssrc=self.remote_ssrc,
             packetsReceived=r.packets_received if r else 0,
@@ -1204,17 +1288,17 @@ class VideoReceivePipeline(_Pipeline):
             jitter=(r.jitter / VP8_CLOCK_RATE) if r else 0.0,
             framesReceived=n["frames_received"],
             framesDecoded=n["decoded"],
-            framesDropped=n["dropped"],
+            framesDropped=dropped,
             keyFramesDecoded=n["keyframes"],
             decodeErrors=n["decode_errors"],
-            nackCount=ns["nackCount"],
-            retransmittedPacketsReceived=ns["retransmittedPacketsReceived"],
-            pliCount=self._keyframes.pli_count,
+            nackCount=nack_count,
+            retransmittedPacketsReceived=retransmitted,
+            pliCount=pli_count,
             freezeCount=self._freeze.freeze_count,
             totalFreezesDuration=self._freeze.total_freezes_duration,
-            jitterBufferDelay=self._jb_delay,
-            jitterBufferEmittedCount=self._jb_count,
-            jitterBufferDelayMs=1000 * self._jb_delay / self._jb_count if self._jb_count else 0.0,
+            jitterBufferDelay=jb_delay,
+            jitterBufferEmittedCount=jb_count,
+            jitterBufferDelayMs=1000 * jb_delay / jb_count if jb_count else 0.0,
             sframeAuthFailures=n["auth"],
             sframeOtherFailures=n["crypto"],
             framesPerSecond=self._fps.rate(t),
@@ -1236,6 +1320,8 @@ class VideoReceivePipeline(_Pipeline):
         :meth:`frames` (after the tasks stopped)."""
         self._decoder.close()
         self._assembler.close()
+        if self._jb is not None:
+            self._jb.close()
         self._out.end()
 
 

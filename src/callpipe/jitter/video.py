@@ -79,7 +79,7 @@ from typing import Any
 from .._lifetime import Closeable
 from ..errors import CallpipeError, TransportError
 from ..rtp import nack as _nack
-from ..rtp.packet import RtpPacket
+from ..rtp.packet import ExtensionIds, RtpPacket
 from ..rtp.seqnum import SequenceUnwrapper, TimestampUnwrapper, seq_diff, ts_diff
 from ..rtp.vp8 import AssembledFrame, Vp8Descriptor, Vp8FrameAssembler
 from .estimator import EstimatorConfig, InterFrameDelay, JitterEstimator, TimestampExtrapolator
@@ -707,9 +707,27 @@ class VideoJitterBuffer(Closeable):
 
     :param config: the parameters (default :class:`VideoJitterConfig()`).
     :param payload_type: RTP payload type of packets built by :meth:`insert`.
+    :param frame_marking_id: RTP header-extension id of RFC 9626 frame marking, or None.
+    :param encrypted: the VP8 payload after the descriptor is ciphertext (SFrame): the
+        keyframe flag comes from frame marking (``frame_marking_id`` required), never from the
+        VP8 frame header.
     """
 
-    def __init__(self, config: VideoJitterConfig | None = None, payload_type: int = 96) -> None:
+    def __init__(
+        self,
+        config: VideoJitterConfig | None = None,
+        payload_type: int = 96,
+        *,
+        frame_marking_id: int | None = None,
+        encrypted: bool = False,
+    ) -> None:
+        if encrypted and frame_marking_id is None:
+            raise ValueError("an encrypted stream needs frame_marking_id (its keyframe flag)")
+        self._fm = (
+            ExtensionIds(frame_marking=frame_marking_id) if frame_marking_id is not None else None
+        )
+        self._fm_id = frame_marking_id
+        self._encrypted = bool(encrypted)
         self.config = (config or VideoJitterConfig()).validate()
         self.tick_ms = float(self.config.tick_ms)
         self.payload_type = payload_type
@@ -767,7 +785,9 @@ class VideoJitterBuffer(Closeable):
             self._frames_missing_before += self._refs.frames_missing
             self._live().close()
         self._assembler = Vp8FrameAssembler(capacity=cfg.packet_buffer_size,
-                                            max_wait_frames=2**31 - 1, max_wait_ms=None)
+                                            max_wait_frames=2**31 - 1, max_wait_ms=None,
+                                            frame_marking_id=self._fm_id,
+                                            encrypted=self._encrypted)
         self._seq_unwrap = SequenceUnwrapper()
         self._ts_unwrap = TimestampUnwrapper()
         self._first_seq: int | None = None
@@ -820,6 +840,15 @@ class VideoJitterBuffer(Closeable):
         out, self._plis_out = self._plis_out, []
         return out
 
+    def request_keyframe(self, now_ms: float) -> None:
+        """Ask for a keyframe now (rate-limited like the buffer's own requests): e.g. a frame
+        it released could not be decrypted or decoded, so the decoder's references are gone.
+
+        :param now_ms: ms.
+        """
+        self._refs.reset()
+        self._request_keyframe(now_ms)
+
     def _request_keyframe(self, now_ms: float) -> None:
         if self._keyframes.request(now_ms / 1000.0) is not None:
             self._plis_out.append(now_ms)
@@ -854,11 +883,22 @@ class VideoJitterBuffer(Closeable):
         except TransportError:
             self._c["packetsInvalid"] += 1
             return "invalid"
+        key: bool | None = None
+        if self._fm is not None:
+            try:
+                fm = self._fm.read(p).frame_marking
+            except TransportError:
+                fm = None
+            if fm is not None:
+                key = bool(fm.start and fm.independent)
+            elif self._encrypted:
+                self._c["packetsInvalid"] += 1  # no way to know its keyframe flag
+                return "invalid"
         return self._insert(data, p.sequence_number, p.timestamp, p.marker, p.ssrc, p.payload,
-                            now_ms, -1)
+                            now_ms, -1, key)
 
     def _insert(self, rtp: bytes, seq: int, ts: int, marker: bool, ssrc: int, payload: bytes,
-                now: float, ident: int) -> str:
+                now: float, ident: int, key_flag: bool | None = None) -> str:
         if not math.isfinite(now):
             raise ValueError(f"now_ms must be finite, got {now!r}")
         self._live()
@@ -868,7 +908,10 @@ class VideoJitterBuffer(Closeable):
             self._c["packetsInvalid"] += 1
             return "invalid"
         start = desc.start and desc.partition_id == 0
-        key = start and len(payload) > desc.size and not (payload[desc.size] & 1)
+        if key_flag is not None:  # from frame marking (the VP8 header may be ciphertext)
+            key = start and key_flag
+        else:
+            key = start and len(payload) > desc.size and not (payload[desc.size] & 1)
         # a new SSRC, or the same SSRC starting over (a keyframe far from the numbering)
         if self._ssrc is None:
             self._ssrc = ssrc
@@ -897,7 +940,7 @@ class VideoJitterBuffer(Closeable):
             self._late_run += 1
             if self._late_run > _LATE_RESET:  # the numbering went back: the sender restarted
                 self._reset_stream()
-                return self._insert(rtp, seq, ts, marker, ssrc, payload, now, ident)
+                return self._insert(rtp, seq, ts, marker, ssrc, payload, now, ident, key_flag)
             if self.config.nack:
                 self._nack.on_packet(seq, now / 1000.0)
             return "late"
