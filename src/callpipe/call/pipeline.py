@@ -31,13 +31,16 @@ argument (seconds on a monotonic clock; default: the ``clock`` given to the cons
 asynchronous parts own tasks only between :meth:`start` and :meth:`aclose` (or
 :meth:`close`, which cancels them without waiting).
 
-**Video jitter buffer.**  There is no separate video jitter buffer (no jitter estimator) yet:
-frames are handed to the decoder as soon as the assembler releases them complete and in order,
-plus a fixed ``playout_delay_ms`` (default 0 ms).  The only other hold is the assembler's wait
-for a missing packet (``max_wait_ms``, default 150 ms, or ``max_wait_frames``, default 6
-complete frames behind the gap), which is what gives NACK its chance.
-``jitterBufferDelay`` reports the time from a frame's first packet to its hand-off to the
-decoder.
+**Video jitter buffer.**  With ``jitter_buffer=VideoJitterConfig(...)`` (what
+:class:`~callpipe.call.Call` and :class:`~callpipe.call.group.GroupCall` use) packets go into
+the adaptive :class:`~callpipe.jitter.video.VideoJitterBuffer`: NACK-aware waiting, the VP8
+reference model (undecodable frames dropped with a PLI), and release at each frame's render
+time from the Kalman jitter estimate (frames too late to show are decoded but not output).
+Without it (the fixed path) frames are handed to the decoder as soon as the assembler releases
+them complete and in order, plus a fixed ``playout_delay_ms`` (default 0 ms); the only other
+hold is the assembler's wait for a missing packet (``max_wait_ms``, default 150 ms, or
+``max_wait_frames``, default 6 complete frames behind the gap).  ``jitterBufferDelay`` reports
+the time from a frame's first packet to its hand-off to the decoder.
 
 Wire constants (the SFU's conventions, taken from :mod:`callpipe.net.udp`): RTP header
 extension ids :data:`AUDIO_LEVEL_ID`, :data:`ABS_SEND_TIME_ID`, :data:`FRAME_MARKING_ID`
