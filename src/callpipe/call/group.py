@@ -390,6 +390,7 @@ class GroupCall:
         self._bwe = DelayBasedEstimator(start_bps=self.config.remb_start_kbps * 1000)
         self._remb_sent: tuple[float, float] | None = None  # (when, bits/s)
         self._flush_lock = asyncio.Lock()
+        self._rtt_ms: float | None = None
 
     # ------------------------------------------------------------------------ properties
     @property
@@ -531,6 +532,7 @@ class GroupCall:
                 ssrc=you.ssrcs.video[0],
                 temporal_layers=cfg.temporal_layers,
                 cname=cfg.cname,
+                on_rtt=self._on_rtt,
             )
             self.video_send.set_enabled(self._video_enabled)
         if self._audio_source is not None:
@@ -545,6 +547,14 @@ class GroupCall:
             )
             self.audio_send.set_enabled(self._audio_enabled)
         self._sending = False
+
+    def _on_rtt(self, rtt_ms: float) -> None:
+        """The round-trip time to the SFU (from its receiver reports on our video): the SFU
+        answers NACKs from its cache, so this is the NACK round trip of every stream we
+        receive."""
+        self._rtt_ms = rtt_ms
+        for pipe in self._by_ssrc.values():
+            pipe.set_rtt(rtt_ms)
 
     def _start_sending(self) -> None:
         if self._sending:
@@ -581,6 +591,8 @@ class GroupCall:
                 on_frame=on_frame,
                 jitter_buffer=cfg.video_jitter,
             )
+            if self._rtt_ms is not None:
+                vpipe.set_rtt(self._rtt_ms)
             vpipe.start()
             self._by_ssrc[p.video_ssrc] = vpipe
             p.video = RemoteTrack("video", p.id, vpipe)
@@ -862,6 +874,7 @@ class GroupCall:
             "received": received,
             "transport": self._transport.stats() if self._transport is not None else None,
             "session": self._session.stats(),
+            "rttToSfuMs": self._rtt_ms,
             "bwe": {
                 "downlinkEstimateBps": self._bwe.bps,
                 "incomingBps": int(self._bwe.incoming_bps(time.monotonic())),
