@@ -1,7 +1,7 @@
 /* cp_convert.c - colour conversion to/from I420 and I420 scaling.
  *
- * How it is made fast: auto-vectorisation + runtime dispatch (no intrinsics)
- * --------------------------------------------------------------------------
+ * How it is made fast: auto-vectorisation + runtime dispatch (+ AVX2 intrinsics for RGB -> I420)
+ * ----------------------------------------------------------------------------------------------
  * Every hot loop is a plain, branch-free C loop over one row (or a chunk of CP_CHUNK pixels of
  * one row) with restrict pointers, a compile-time pixel layout and 16-bit fixed-point
  * arithmetic, written so that GCC's loop vectoriser turns it into SIMD code.  The kernels are
@@ -10,6 +10,14 @@
  * `__attribute__((target("avx2")))`, where the same loops are vectorised with 256-bit registers.
  * The AVX2 set is picked at run time with __builtin_cpu_supports("avx2"); cp_convert_set_simd()
  * can force the baseline set, so the tests cover both.
+ *
+ * One exception: RGB -> I420 (the conversion camera and screen capture feed every frame
+ * through) has a hand-written AVX2 kernel in the AVX2 set (avx2_rgb_to_i420_body: one pass
+ * over each pair of source rows, fused 2x2 chroma, no scratch rows; about half the
+ * instructions and time of the auto-vectorised loops).  It computes exactly the same
+ * fixed-point expressions (each product truncated the same way), so its output is
+ * bit-identical to the baseline set (tests/test_convert.py and native/tests/test_cp_convert.c
+ * compare the two on random pictures).
  *
  * Checked with
  *     gcc -O3 -Wall -Wextra -std=c11 -Inative/include -fopt-info-vec-optimized \
@@ -259,6 +267,190 @@ CP_INLINE void rgb_to_i420_body(const uint8_t *src, ptrdiff_t ss, int w, int h, 
     }
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* hand-written AVX2 RGB -> I420 (the hottest conversion; bit-identical to the kernels above)  */
+#if CP_X86
+#include <immintrin.h>
+
+/* Same arithmetic as rgb_rows_y + rgb_sums_uv, one pass over a pair of source rows, no
+ * temporaries, 32 pixels per step.  A 3-byte pixel is first widened to 4 bytes (the fourth
+ * zero), so every layout is handled as 4 bytes per pixel with its byte positions folded into
+ * the weight vectors (weight 0 for the alpha / padding byte):
+ *
+ * - luma: per pixel, the 16-bit lanes [b0 | b1 << 8, b2 | b3 << 8] (b = the pixel's bytes);
+ *   `<< 8` gives [b0 << 8, b2 << 8] and `& 0xff00` gives [b1 << 8, b3 << 8]; vpmulhuw with the
+ *   matching weights gives the same truncated products as mulhi_u16, and vphaddw adds each
+ *   pixel's pair of lanes (wrapping 16-bit sums, as the scalar code).
+ * - chroma: vpshufb groups each byte position of a horizontal pixel pair, vpmaddubsw against
+ *   ones adds the pair, the two rows are added, and the 2x2 sums (0..1020) take the same
+ *   vpmulhw products as mulhi_s16; two rounds of vphaddw add the four products of each sample;
+ *   vpackuswb clamps to 0..255 exactly like clamp255_s16.
+ * - outputs come out lane-interleaved and are put in order with one vpermd (luma) and a
+ *   vpermq + vpshufb (chroma).
+ * The last w % 32 columns go through the scalar kernels. */
+
+#define CP_AVX2_INLINE static inline __attribute__((always_inline, target("avx2")))
+
+typedef struct {
+    __m256i kl, kh, yoff, hmask;   /* luma weights of bytes 0,2 / 1,3; offset; 0xff00 */
+    __m256i ku, kv, coff;          /* chroma weights of bytes 0..3; offset                */
+    __m256i pairs, w32, expand;    /* byte shuffles; 32 in every byte                     */
+    __m256i yperm, uvfix;          /* output reordering                                   */
+} avx2_rgb_k;
+
+/* Weight of byte position p of a (widened) pixel with R, G, B at ro, go, bo, whose weights are
+ * cr, cg, cb; any other position (alpha, padding) weighs 0. */
+CP_INLINE uint16_t byte_weight(int p, int ro, int go, int bo, uint16_t cr, uint16_t cg,
+                               uint16_t cb)
+{
+    return p == ro ? cr : p == go ? cg : p == bo ? cb : 0;
+}
+
+CP_INLINE int64_t weights4(int ro, int go, int bo, int16_t cr, int16_t cg, int16_t cb)
+{
+    uint64_t w = 0;
+    for (int p = 0; p < 4; p++)
+        w |= (uint64_t)byte_weight(p, ro, go, bo, (uint16_t)cr, (uint16_t)cg, (uint16_t)cb)
+             << (16 * p);
+    return (int64_t)w;
+}
+
+CP_AVX2_INLINE void avx2_rgb_setup(avx2_rgb_k *c, const rgb2yuv_k *k, int ro, int go, int bo)
+{
+    const uint16_t w0 = byte_weight(0, ro, go, bo, k->yr, k->yg, k->yb);
+    const uint16_t w1 = byte_weight(1, ro, go, bo, k->yr, k->yg, k->yb);
+    const uint16_t w2 = byte_weight(2, ro, go, bo, k->yr, k->yg, k->yb);
+    const uint16_t w3 = byte_weight(3, ro, go, bo, k->yr, k->yg, k->yb);
+    c->kl = _mm256_set1_epi32((int)((uint32_t)w0 | (uint32_t)w2 << 16));
+    c->kh = _mm256_set1_epi32((int)((uint32_t)w1 | (uint32_t)w3 << 16));
+    c->yoff = _mm256_set1_epi16((short)k->yoff);
+    c->hmask = _mm256_set1_epi16((short)0xff00);
+    c->ku = _mm256_set1_epi64x(weights4(ro, go, bo, k->ur, k->ug, k->ub));
+    c->kv = _mm256_set1_epi64x(weights4(ro, go, bo, k->vr, k->vg, k->vb));
+    c->coff = _mm256_set1_epi16(k->coff);
+    /* per 128-bit lane (4 pixels): byte c of pixels 0,1 then of pixels 2,3, for c = 0..3 */
+    c->pairs = _mm256_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15,
+                                0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
+    c->w32 = _mm256_set1_epi8(32);
+    /* 3 -> 4 bytes per pixel: lane 0 holds source bytes 0..15 (pixels 0..3 at 0..11), lane 1
+     * bytes 8..23 (pixels 4..7 at 4..15); -128 gives a zero byte */
+    c->expand = _mm256_setr_epi8(0, 1, 2, -128, 3, 4, 5, -128, 6, 7, 8, -128, 9, 10, 11, -128,
+                                 4, 5, 6, -128, 7, 8, 9, -128, 10, 11, 12, -128, 13, 14, 15,
+                                 -128);
+    c->yperm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    c->uvfix = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
+                                0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+}
+
+/* 8 pixels as 8 x 4 bytes. */
+CP_AVX2_INLINE __m256i avx2_load8(const uint8_t *p, const int bpp, const avx2_rgb_k *c)
+{
+    if (bpp == 4)
+        return _mm256_loadu_si256((const __m256i *)(const void *)p);
+    const __m128i lo = _mm_loadu_si128((const __m128i *)(const void *)p);
+    const __m128i hi = _mm_loadu_si128((const __m128i *)(const void *)(p + 8));
+    return _mm256_shuffle_epi8(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1),
+                               c->expand);
+}
+
+/* Per pixel, two 16-bit lanes whose (wrapping) sum is Y*256 without the offset. */
+CP_AVX2_INLINE __m256i avx2_luma_terms(__m256i p, const avx2_rgb_k *c)
+{
+    const __m256i t02 = _mm256_mulhi_epu16(_mm256_slli_epi16(p, 8), c->kl);
+    const __m256i t13 = _mm256_mulhi_epu16(_mm256_and_si256(p, c->hmask), c->kh);
+    return _mm256_add_epi16(t02, t13);
+}
+
+/* 32 luma samples from the terms of pixels 0..7, 8..15, 16..23, 24..31. */
+CP_AVX2_INLINE void avx2_store_y32(uint8_t *y, __m256i t0, __m256i t1, __m256i t2, __m256i t3,
+                                   const avx2_rgb_k *c)
+{
+    /* vphaddw: [0-3, 8-11 | 4-7, 12-15] and [16-19, 24-27 | 20-23, 28-31] */
+    const __m256i a = _mm256_srli_epi16(_mm256_add_epi16(_mm256_hadd_epi16(t0, t1), c->yoff), 8);
+    const __m256i b = _mm256_srli_epi16(_mm256_add_epi16(_mm256_hadd_epi16(t2, t3), c->yoff), 8);
+    /* bytes, in 4-pixel dwords: [0-3, 8-11, 16-19, 24-27 | 4-7, 12-15, 20-23, 28-31] */
+    const __m256i yb = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), c->yperm);
+    _mm256_storeu_si256((__m256i *)(void *)y, yb);
+}
+
+/* Horizontal pair sums of each byte position of 8 pixels, times 32 (at most 510 * 32, so the
+ * two rows' sums add up to at most 32640 without overflow): per lane, [pixels 0+1: b0 b1 b2 b3,
+ * pixels 2+3: b0 b1 b2 b3]. */
+CP_AVX2_INLINE __m256i avx2_pair_sums(__m256i p, const avx2_rgb_k *c)
+{
+    return _mm256_maddubs_epi16(_mm256_shuffle_epi8(p, c->pairs), c->w32);
+}
+
+/* One chroma plane's 16 samples (in the order [0,1,4,5,8,9,12,13 | 2,3,6,7,10,11,14,15]) from
+ * the block sums of pixels 0..7, 8..15, 16..23, 24..31. */
+CP_AVX2_INLINE __m256i avx2_chroma16(__m256i s0, __m256i s1, __m256i s2, __m256i s3, __m256i kw,
+                                     __m256i off)
+{
+    const __m256i a = _mm256_hadd_epi16(_mm256_mulhi_epi16(s0, kw), _mm256_mulhi_epi16(s1, kw));
+    const __m256i b = _mm256_hadd_epi16(_mm256_mulhi_epi16(s2, kw), _mm256_mulhi_epi16(s3, kw));
+    return _mm256_srai_epi16(_mm256_add_epi16(_mm256_hadd_epi16(a, b), off), 6);
+}
+
+CP_AVX2_INLINE void avx2_rgb_to_i420_body(const uint8_t *src, ptrdiff_t ss, int w, int h,
+                                          uint8_t *dy, ptrdiff_t dys, uint8_t *du,
+                                          ptrdiff_t dus, uint8_t *dv, ptrdiff_t dvs,
+                                          const rgb2yuv_k *k, const int bpp, const int ro,
+                                          const int go, const int bo)
+{
+    avx2_rgb_k c;
+    avx2_rgb_setup(&c, k, ro, go, bo);
+    const int wv = w & ~31; /* columns done with vectors; the rest (< 32) by the scalar code */
+    const int n = w - wv;
+    uint16_t rs[34], gs[34], bs[34];
+    uint8_t yscratch[32];
+    for (int row = 0; row < h; row += 2) {
+        const int pair = row + 1 < h;
+        const uint8_t *s0 = src + (ptrdiff_t)row * ss;
+        const uint8_t *s1 = pair ? s0 + ss : s0; /* odd height: last row counts twice */
+        uint8_t *y0 = dy + (ptrdiff_t)row * dys;
+        uint8_t *y1 = pair ? y0 + dys : y0;     /* ... and its luma is stored twice */
+        uint8_t *u = du + (ptrdiff_t)(row / 2) * dus;
+        uint8_t *v = dv + (ptrdiff_t)(row / 2) * dvs;
+        for (int x = 0; x < wv; x += 32) {
+            const uint8_t *a = s0 + (ptrdiff_t)x * bpp, *b = s1 + (ptrdiff_t)x * bpp;
+            __m256i p0 = avx2_load8(a, bpp, &c), p1 = avx2_load8(a + 8 * bpp, bpp, &c);
+            __m256i p2 = avx2_load8(a + 16 * bpp, bpp, &c), p3 = avx2_load8(a + 24 * bpp, bpp, &c);
+            avx2_store_y32(y0 + x, avx2_luma_terms(p0, &c), avx2_luma_terms(p1, &c),
+                           avx2_luma_terms(p2, &c), avx2_luma_terms(p3, &c), &c);
+            /* 2x2 sums of each byte position, times 32, per chroma sample */
+            __m256i q0 = avx2_pair_sums(p0, &c), q1 = avx2_pair_sums(p1, &c);
+            __m256i q2 = avx2_pair_sums(p2, &c), q3 = avx2_pair_sums(p3, &c);
+            p0 = avx2_load8(b, bpp, &c), p1 = avx2_load8(b + 8 * bpp, bpp, &c);
+            p2 = avx2_load8(b + 16 * bpp, bpp, &c), p3 = avx2_load8(b + 24 * bpp, bpp, &c);
+            avx2_store_y32(y1 + x, avx2_luma_terms(p0, &c), avx2_luma_terms(p1, &c),
+                           avx2_luma_terms(p2, &c), avx2_luma_terms(p3, &c), &c);
+            q0 = _mm256_add_epi16(q0, avx2_pair_sums(p0, &c));
+            q1 = _mm256_add_epi16(q1, avx2_pair_sums(p1, &c));
+            q2 = _mm256_add_epi16(q2, avx2_pair_sums(p2, &c));
+            q3 = _mm256_add_epi16(q3, avx2_pair_sums(p3, &c));
+            const __m256i cu = avx2_chroma16(q0, q1, q2, q3, c.ku, c.coff);
+            const __m256i cv = avx2_chroma16(q0, q1, q2, q3, c.kv, c.coff);
+            /* words (sample pairs) [U01 U45 U89 U1213 V.. | U23 U67 U1011 U1415 V..] ->
+             * [U0..15 | V0..15] */
+            __m256i uv = _mm256_permute4x64_epi64(_mm256_packus_epi16(cu, cv), 0xd8);
+            uv = _mm256_shuffle_epi8(uv, c.uvfix);
+            _mm_storeu_si128((__m128i *)(void *)(u + x / 2), _mm256_castsi256_si128(uv));
+            _mm_storeu_si128((__m128i *)(void *)(v + x / 2), _mm256_extracti128_si256(uv, 1));
+        }
+        if (n) {
+            rgb_rows_y(s0 + (ptrdiff_t)wv * bpp, s1 + (ptrdiff_t)wv * bpp, y0 + wv,
+                       pair ? y1 + wv : yscratch, rs, gs, bs, n, k, bpp, ro, go, bo);
+            if (n & 1) {
+                rs[n] = rs[n - 1];
+                gs[n] = gs[n - 1];
+                bs[n] = bs[n - 1];
+            }
+            rgb_sums_uv(rs, gs, bs, u + wv / 2, v + wv / 2, (n + 1) / 2, k);
+        }
+    }
+}
+#endif /* CP_X86 */
+
 /* Per-chroma-sample terms in 1/64 level (two's complement in uint16), replicated to the two
  * pixels each sample covers.  (U-128)*256 fits int16 exactly; hi((U-128)*256 * c) with c a
  * 2^14-scaled weight is (U-128)*weight*64. */
@@ -448,12 +640,16 @@ typedef struct {
     vblend_fn vblend;
 } kernel_set;
 
-#define DEF_RGB2I420(name, attr, bpp, ro, go, bo)                                               \
+/* RGB -> I420 body of each set: the auto-vectorised one, or the hand-written AVX2 one */
+#define RGB_BODY_base rgb_to_i420_body
+#define RGB_BODY_avx2 avx2_rgb_to_i420_body
+
+#define DEF_RGB2I420(name, attr, body, bpp, ro, go, bo)                                         \
     static attr void name(const uint8_t *s, ptrdiff_t ss, int w, int h, uint8_t *dy,           \
                           ptrdiff_t dys, uint8_t *du, ptrdiff_t dus, uint8_t *dv, ptrdiff_t dvs, \
                           const rgb2yuv_k *k)                                                   \
     {                                                                                           \
-        rgb_to_i420_body(s, ss, w, h, dy, dys, du, dus, dv, dvs, k, bpp, ro, go, bo);           \
+        body(s, ss, w, h, dy, dys, du, dus, dv, dvs, k, bpp, ro, go, bo);                       \
     }
 
 #define DEF_I4202RGB(name, attr, bpp, ro, go, bo, ao)                                           \
@@ -465,11 +661,11 @@ typedef struct {
     }
 
 #define DEF_SET(sfx, attr)                                                                      \
-    DEF_RGB2I420(rgb24_i420_##sfx, attr, 3, 0, 1, 2)                                            \
-    DEF_RGB2I420(bgr24_i420_##sfx, attr, 3, 2, 1, 0)                                            \
-    DEF_RGB2I420(rgba_i420_##sfx, attr, 4, 0, 1, 2)                                             \
-    DEF_RGB2I420(bgra_i420_##sfx, attr, 4, 2, 1, 0)                                             \
-    DEF_RGB2I420(argb_i420_##sfx, attr, 4, 1, 2, 3)                                             \
+    DEF_RGB2I420(rgb24_i420_##sfx, attr, RGB_BODY_##sfx, 3, 0, 1, 2)                            \
+    DEF_RGB2I420(bgr24_i420_##sfx, attr, RGB_BODY_##sfx, 3, 2, 1, 0)                            \
+    DEF_RGB2I420(rgba_i420_##sfx, attr, RGB_BODY_##sfx, 4, 0, 1, 2)                             \
+    DEF_RGB2I420(bgra_i420_##sfx, attr, RGB_BODY_##sfx, 4, 2, 1, 0)                             \
+    DEF_RGB2I420(argb_i420_##sfx, attr, RGB_BODY_##sfx, 4, 1, 2, 3)                             \
     DEF_I4202RGB(i420_rgb24_##sfx, attr, 3, 0, 1, 2, 0)                                         \
     DEF_I4202RGB(i420_bgr24_##sfx, attr, 3, 2, 1, 0, 0)                                         \
     DEF_I4202RGB(i420_rgba_##sfx, attr, 4, 0, 1, 2, 3)                                          \
