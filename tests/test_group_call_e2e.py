@@ -471,3 +471,21 @@ def test_a_one_to_one_call_relayed_by_the_sfu(sfu: Sfu) -> None:
         await sb.leave()
 
     run(scenario())
+
+
+def test_simultaneous_joins_agree_on_one_roster(sfu: Sfu) -> None:
+    """Four participants join at the same instant: exactly one creates the chain (the one
+    whose welcome listed nobody), the others join it; one roster, one set of emoji."""
+    async def scenario() -> None:
+        calls = [call(sfu, n, room="rush") for n in ("a", "b", "c", "d")]
+        await asyncio.gather(*(c.join() for c in calls))
+        await until("one roster of four", lambda: all(c.roster_height == 3 for c in calls), 30)
+        await until("one set of emoji", same_emoji(calls), 30)
+        await until("everyone sees everyone", everyone_sees_everyone(calls, 3), 30)
+        heads = {c.session.chain.head_hash for c in calls}  # type: ignore[union-attr]
+        assert len(heads) == 1
+        assert all(len(c.participants) == 3 for c in calls)  # nobody added twice
+        for c in calls:
+            await c.leave()
+
+    run(scenario())

@@ -5,7 +5,7 @@
     identity = Identity.generate()                      # the participant's long-term key
     async with GroupCall(url, "room-1", token=token, identity=identity, name="alice",
                          video=SyntheticVideoSource(320, 240, realtime=True, frames=None),
-                         audio=SyntheticAudioSource(realtime=True)) as call:
+                         audio=SyntheticAudioSource()) as call:
         async for event in call.events():
             match event:
                 case ParticipantJoined(p): print("joined:", p.name)
@@ -495,10 +495,11 @@ class GroupCall:
         self._joined = True
         self._make_send_pipelines(client.you)
         now = time.monotonic()
-        self._session.start(
-            client.participant_id, [(m.id, m.identity) for m in client.members.values()], now
-        )
-        for member in client.members.values():
+        # the welcome's member list, not client.members: the reader has been adding later
+        # joiners to that while we registered the media; their "joined" events follow in order
+        members = list(client.welcome.members)
+        self._session.start(client.participant_id, [(m.id, m.identity) for m in members], now)
+        for member in members:
             self._add_participant(member)
         if self._session.send_kid is not None:  # a reconnect: the keys are still good
             self._start_sending()
@@ -692,7 +693,8 @@ class GroupCall:
             session.on_message(event.sender, event.kind, event.payload, now)
         elif isinstance(event, _SigJoined):
             session.on_joined(event.member.id, event.member.identity, now)
-            self._add_participant(event.member)
+            if event.member.id not in self.participants:
+                self._add_participant(event.member)
         elif isinstance(event, _SigLeft):
             session.on_left(event.participant_id, event.reason, now)
             await self._remove_participant(event.participant_id, event.reason)
