@@ -64,10 +64,11 @@ def test_doctor_reports_runtime_libraries() -> None:
     assert text.returncode == 0 and "all native modules load" in text.stdout
 
 
-def test_demo_runs_and_writes_its_outputs(tmp_path: str) -> None:
+def test_codec_demo_runs_and_writes_its_outputs(tmp_path: str) -> None:
     out = os.path.join(tmp_path, "demo")
     res = callpipe(
         "demo",
+        "--codec",
         "--out",
         out,
         "--duration",

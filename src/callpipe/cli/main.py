@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import CallpipeError
-from . import bench, demo, doctor, receive, sfu, simulate, stream, token, tune
+from . import bench, demo, doctor, join, receive, sfu, simulate, stream, token, tune
 
-COMMANDS = (demo, bench, doctor, sfu, token, simulate, stream, receive, tune)
+COMMANDS = (demo, join, bench, doctor, sfu, token, simulate, stream, receive, tune)
 
 
 def build_parser() -> argparse.ArgumentParser:
