@@ -435,3 +435,53 @@ def test_available_devices_are_lists_of_names() -> None:
         assert isinstance(found, list) and all(isinstance(d, str) for d in found)
     if os.path.exists("/dev/video0"):
         assert any(d.startswith("/dev/video0") for d in available_devices("camera"))
+
+
+# -- capture through the system ffmpeg (cameras where the PyAV wheel has no v4l2) --------------
+def test_ffmpeg_capture_source_delivers_the_same_pictures_as_ffmpeg(tmp_path: Path) -> None:
+    """The y4m pipe path, fed by lavfi's testsrc (no camera on CI machines): every picture is
+    byte-identical to what ffmpeg writes for the same input as raw yuv420p."""
+    from callpipe.media.sources import FfmpegCaptureSource
+
+    spec = "testsrc=size=174x98:rate=15"  # odd-ish size: chroma rounding must match too
+    ref = tmp_path / "ref.yuv"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", spec,
+                    "-frames:v", "8", "-f", "rawvideo", "-pix_fmt", "yuv420p", str(ref)],
+                   check=True)  # fmt: skip
+    raw = ref.read_bytes()
+    with FfmpegCaptureSource("lavfi", spec) as src:
+        assert (src.width, src.height, src.fps) == (174, 98, 15.0)
+        frames = [src.read() for _ in range(8)]
+        proc = src._proc
+    size = len(raw) // 8
+    for i, f in enumerate(frames):
+        assert f is not None and (f.width, f.height) == (174, 98)
+        assert f.pts == i * 6000  # 90 kHz at 15 frames/s
+        assert bytes(f.to_i420()) == raw[i * size : (i + 1) * size]
+    assert proc.poll() is not None  # close() stopped ffmpeg
+    with pytest.raises(ClosedError):
+        src.read()
+
+
+def test_ffmpeg_capture_source_async_and_errors() -> None:
+    from callpipe.media.sources import DeviceNotFoundError, FfmpegCaptureSource, open_device
+
+    async def take(n: int) -> list[int]:
+        out = []
+        with FfmpegCaptureSource("lavfi", "testsrc=size=64x48:rate=30") as src:
+            async for f in src:
+                out.append(f.pts)
+                if len(out) == n:
+                    break
+        return out
+
+    assert asyncio.run(take(3)) == [0, 3000, 6000]
+    with pytest.raises(DeviceNotFoundError) as info:
+        FfmpegCaptureSource("v4l2", "/dev/video-does-not-exist")
+    assert info.value.library_message and "video-does-not-exist" in info.value.library_message
+    with pytest.raises(DeviceNotFoundError):
+        FfmpegCaptureSource("no-such-input-format", "x")
+    if not any(os.path.exists(f"/dev/video{i}") for i in range(4)):
+        with pytest.raises(DeviceNotFoundError) as info:
+            open_device("camera")
+        assert "no camera at /dev/video0" in str(info.value)

@@ -266,14 +266,15 @@ def _setup(args: argparse.Namespace) -> _Setup:
     try:
         if not args.no_video:
             if args.camera is not None:
-                from ..media.sources import DeviceSource
+                from ..media.sources import open_device
 
-                cam = DeviceSource(
+                cam = open_device(  # PyAV, or the system ffmpeg where PyAV lacks v4l2
                     "camera", args.camera or None, width=width, height=height, fps=fps
                 )
                 setup.closers.append(cam)
                 setup.video = cam
-                width, height = cam.width or width, cam.height or height
+                width = getattr(cam, "width", None) or width
+                height = getattr(cam, "height", None) or height
             elif args.file is not None:
                 from ..media.sources import FileSource
 

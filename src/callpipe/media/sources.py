@@ -29,6 +29,7 @@ import abc
 import asyncio
 import glob
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -52,6 +53,8 @@ __all__ = [
     "MediaSource",
     "FileSource",
     "DeviceSource",
+    "FfmpegCaptureSource",
+    "open_device",
     "ArraySource",
     "available_devices",
     "video_frame_from_av",
@@ -716,6 +719,9 @@ def available_devices(kind: DeviceKind) -> list[str]:
 class DeviceSource(_AvSource):
     """Live capture from a camera, a microphone or the screen through PyAV.
 
+    The PyPI wheel of PyAV has no ``v4l2`` on Linux: use :func:`open_device`, which then
+    captures cameras through the system ``ffmpeg`` (:class:`FfmpegCaptureSource`).
+
     Backends: Linux v4l2 (camera, ``device`` like ``/dev/video0``), pulse or alsa (microphone,
     ``device`` like ``default`` or ``hw:1,0``), x11grab (screen, ``device`` like ``:0.0``;
     ``$DISPLAY`` by default); macOS avfoundation (``device`` an index or name); Windows dshow
@@ -1039,3 +1045,180 @@ class ArraySource(MediaSource):
 def _set_done(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
+
+
+# -- capture through the system's ffmpeg, for devices the PyAV build lacks ----------------------
+class FfmpegCaptureSource(MediaSource):
+    """Video capture through a system ``ffmpeg`` process, for input devices the PyAV wheel was
+    built without (on Linux the wheel has no ``v4l2``: cameras go through here).
+
+    ``ffmpeg -f INPUT_FORMAT [options] -i URL -f yuv4mpegpipe -pix_fmt yuv420p -`` runs as a
+    child process; its YUV4MPEG2 stream (a header with size and rate, then ``FRAME`` + I420
+    bytes per picture) is read from the pipe, so frames arrive already in I420 without another
+    conversion.  ``pts`` are 90 kHz ticks from the stream's frame rate.
+
+    :param input_format: FFmpeg's input device/format name (``v4l2``, ``pulse``... for video
+        here: ``v4l2``, ``x11grab``, ``lavfi``, ...).
+    :param url: what ``-i`` gets (``/dev/video0``, ``:0.0``, ``testsrc=size=320x240``, ...).
+    :param width: requested picture width in pixels (``-video_size``), or None.
+    :param height: requested picture height in pixels, or None.
+    :param fps: requested frame rate in frames/s (``-framerate``), or None.
+    :param options: more input options (``{"input_format": "mjpeg"}`` ...).
+    :param ffmpeg: the ffmpeg executable.
+    :param start_timeout_s: how long to wait for the stream header, s.
+    :raises DeviceNotFoundError: ffmpeg is missing, lacks the input format, or cannot open
+        the device (its own message is kept as ``library_message``).
+    """
+
+    def __init__(
+        self,
+        input_format: str,
+        url: str,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        fps: float | None = None,
+        options: dict[str, str] | None = None,
+        ffmpeg: str = "ffmpeg",
+        start_timeout_s: float = 10.0,
+    ) -> None:
+        exe = shutil.which(ffmpeg)
+        if exe is None:
+            raise DeviceNotFoundError(f"no {ffmpeg!r} executable for {input_format} capture", [])
+        args = [exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-f", input_format]
+        if width is not None or height is not None:
+            if not (isinstance(width, int) and isinstance(height, int) and width > 0 < height):
+                raise MediaIOError(f"width and height must both be positive, got {width}x{height}")
+            args += ["-video_size", f"{width}x{height}"]
+        if fps is not None:
+            if not fps > 0:
+                raise MediaIOError(f"fps must be > 0 frames/s, got {fps!r}")
+            args += ["-framerate", f"{fps:g}"]
+        for k, v in (options or {}).items():
+            args += [f"-{k}", str(v)]
+        args += ["-i", url, "-an", "-f", "yuv4mpegpipe", "-pix_fmt", "yuv420p", "-"]
+        self.input_format, self.url = input_format, url
+        self._what = f"{input_format} {url!r} (through {exe})"
+        self._proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        self._lock = threading.Lock()
+        self._n = 0
+        try:
+            header = self._header(start_timeout_s)
+        except BaseException:
+            self._kill()
+            raise
+        self.width, self.height, self.fps = header
+        self._frame_bytes = i420_size(self.width, self.height)
+
+    def _stderr_tail(self) -> str:
+        assert self._proc.stderr is not None
+        try:
+            return self._proc.stderr.read().decode("utf-8", "replace").strip()[-500:]
+        except (OSError, ValueError):
+            return ""
+
+    def _header(self, timeout_s: float) -> tuple[int, int, float]:
+        assert self._proc.stdout is not None
+        ready, _, _ = select.select([self._proc.stdout], [], [], timeout_s)
+        line = self._proc.stdout.readline() if ready else b""
+        if not line.startswith(b"YUV4MPEG2 "):
+            self._kill(close_pipes=False)
+            msg = self._stderr_tail()
+            self._kill()
+            raise DeviceNotFoundError(
+                f"cannot capture from {self._what}" + ("" if ready else f" (no picture within "
+                                                        f"{timeout_s:g} s)"),
+                available_devices("camera") if self.input_format == "v4l2" else [],
+                msg or None,
+            )
+        w = h = 0
+        fps = 30.0
+        for token in line.split()[1:]:
+            key, value = token[:1], token[1:].decode("ascii", "replace")
+            if key == b"W":
+                w = int(value)
+            elif key == b"H":
+                h = int(value)
+            elif key == b"F" and ":" in value:
+                num, den = value.split(":", 1)
+                if int(den) > 0 and int(num) > 0:
+                    fps = int(num) / int(den)
+            elif key == b"C" and not value.startswith("420"):
+                raise MediaIOError(f"{self._what}: unexpected chroma {value!r} in the y4m stream")
+        if w <= 0 or h <= 0:
+            raise MediaIOError(f"{self._what}: malformed y4m header {line[:80]!r}")
+        return w, h, fps
+
+    def read(self) -> VideoFrame | None:
+        """The next picture (blocks until the device delivers it), or None when ffmpeg ends.
+
+        :raises ClosedError: after :meth:`close`.
+        :raises MediaIOError: the stream broke mid-picture.
+        """
+        with self._lock:
+            if self._closed:
+                raise ClosedError("the capture source is closed")
+            out = self._proc.stdout
+            assert out is not None
+            line = out.readline()
+            if not line:
+                return None
+            if not line.startswith(b"FRAME"):
+                raise MediaIOError(f"{self._what}: lost sync in the y4m stream ({line[:16]!r})")
+            data = out.read(self._frame_bytes)
+            if len(data) != self._frame_bytes:
+                if not data:
+                    return None
+                raise MediaIOError(
+                    f"{self._what}: stream ended inside a picture ({len(data)} of "
+                    f"{self._frame_bytes} bytes): {self._stderr_tail()}"
+                )
+            pts = round(self._n * 90000 / self.fps)
+            self._n += 1
+            return VideoFrame.from_i420(data, self.width, self.height, pts)
+
+    def _kill(self, close_pipes: bool = True) -> None:
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if close_pipes:
+            for pipe in (self._proc.stdout, self._proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+
+    def close(self) -> None:
+        """Stop the ffmpeg process (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._kill()
+
+
+def open_device(kind: DeviceKind, device: str | None = None, **kwargs: Any) -> MediaSource:
+    """A capture source for ``kind``: :class:`DeviceSource` through PyAV, or, for a camera
+    whose backend this PyAV build lacks (Linux ``v4l2`` in the PyPI wheel), an
+    :class:`FfmpegCaptureSource` through the system ``ffmpeg``.
+
+    :param kind: ``"camera"``, ``"microphone"`` or ``"screen"``.
+    :param device: as for :class:`DeviceSource`.
+    :param kwargs: :class:`DeviceSource` options (``width``, ``height``, ``fps``,
+        ``input_format``, ...).
+    :raises DeviceNotFoundError: no such device, or no way to capture it.
+    """
+    if kind == "camera" and _platform() == "linux" and "v4l2" not in _av_formats():
+        url = device or "/dev/video0"
+        if not os.path.exists(url):
+            raise DeviceNotFoundError(f"no camera at {url}", available_devices("camera"))
+        opts = dict(kwargs.pop("options", None) or {})
+        if kwargs.get("input_format"):
+            opts["input_format"] = kwargs.pop("input_format")
+        return FfmpegCaptureSource(
+            "v4l2", url, width=kwargs.get("width"), height=kwargs.get("height"),
+            fps=kwargs.get("fps"), options=opts,
+        )
+    return DeviceSource(kind, device, **kwargs)
