@@ -632,6 +632,18 @@ def _av_formats() -> set[str]:
         return set()
 
 
+#: where Debian/Ubuntu/Fedora keep ALSA's configuration
+_SYSTEM_ALSA_CONF = "/usr/share/alsa/alsa.conf"
+
+
+def _alsa_config() -> None:
+    """Point the ALSA library bundled in the PyAV wheel at the system's configuration: it was
+    built to look in its build directory, where no alsa.conf exists, so without this every
+    ALSA device (even ``default``) fails to open.  A user's own ``ALSA_CONFIG_PATH`` wins."""
+    if "ALSA_CONFIG_PATH" not in os.environ and os.path.exists(_SYSTEM_ALSA_CONF):
+        os.environ["ALSA_CONFIG_PATH"] = _SYSTEM_ALSA_CONF
+
+
 def _backend(kind: DeviceKind) -> str:
     plat = _platform()
     if plat == "linux":
@@ -830,6 +842,8 @@ class DeviceSource(_AvSource):
         if backend in ("pulse", "alsa"):
             if device and device.startswith(("pulse:", "alsa:")):
                 device = device.split(":", 1)[1]
+            if backend == "alsa":
+                _alsa_config()
             return device or "default"
         if backend == "x11grab":
             disp = device or os.environ.get("DISPLAY")
