@@ -1570,3 +1570,321 @@ int cp_fwd_sink(const int *fds, uint32_t n, double seconds, double idle_s,
 #endif
     return CP_FWD_OK;
 }
+
+/* ------------------------------------------------------------------------------ load generator */
+
+static double thread_cpu_s(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0.0;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static inline void put32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+enum { LOAD_BATCH = 64, LOAD_PREFIX = 64 };
+
+static int schedule_valid(const cp_fwd_load_schedule *s) {
+    if (!s || !s->bytes || !s->packets || s->n_packets < 1 || !(s->loop_s > 0)) return 0;
+    double prev = 0.0;
+    for (uint32_t j = 0; j < s->n_packets; j++) {
+        const cp_fwd_load_packet *p = &s->packets[j];
+        if (p->len < 12 || p->len > CP_FWD_SLOT_BYTES || p->offset > s->n_bytes ||
+            p->len > s->n_bytes - p->offset || p->stream > 1 ||
+            (p->level_offset && (p->level_offset < 12 || p->level_offset >= p->len ||
+                                 p->level_offset >= LOAD_PREFIX)) ||
+            !(p->at_s >= prev) || !(p->at_s < s->loop_s))
+            return 0;
+        prev = p->at_s;
+    }
+    return 1;
+}
+
+typedef struct load_state {
+    uint32_t next;   /* packet index */
+    uint64_t loop;
+    double due;      /* CLOCK_MONOTONIC s of that packet */
+} load_state_t;
+
+static double load_due(const cp_fwd_load_schedule *s, double start, double phase,
+                       const load_state_t *st) {
+    return start + phase + (double)st->loop * s->loop_s + s->packets[st->next].at_s;
+}
+
+int cp_fwd_load_send(cp_fwd_load_sender *senders, uint32_t n_senders, const cp_fwd_addr *to,
+                     const cp_fwd_load_schedule *sched, double seconds,
+                     cp_fwd_load_send_result *res) {
+    if (!senders || n_senders < 1 || n_senders > 65536 || !to || to->len == 0 ||
+        to->len > CP_FWD_ADDR_BYTES || !res || !(seconds > 0) || !schedule_valid(sched))
+        return CP_FWD_ERR_ARG;
+    for (uint32_t i = 0; i < n_senders; i++) {
+        const cp_fwd_load_sender *x = &senders[i];
+        if (x->fd < 0 || !(x->phase_s >= 0) || x->level < -1 || x->level > 255)
+            return CP_FWD_ERR_ARG;
+    }
+    memset(res, 0, sizeof *res);
+    load_state_t *st = calloc(n_senders, sizeof *st);
+    uint8_t *prefix = malloc((size_t)LOAD_BATCH * LOAD_PREFIX);
+    uint8_t *streams = malloc(LOAD_BATCH);
+#ifdef __linux__
+    struct mmsghdr *msgs = calloc(LOAD_BATCH, sizeof *msgs);
+    struct iovec *iov = calloc(2 * LOAD_BATCH, sizeof *iov);
+    int ok = st && prefix && streams && msgs && iov;
+#else
+    int ok = st && prefix && streams;
+#endif
+    if (!ok) {
+        free(st);
+        free(prefix);
+        free(streams);
+#ifdef __linux__
+        free(msgs);
+        free(iov);
+#endif
+        return CP_FWD_ERR_NOMEM;
+    }
+    for (uint32_t i = 0; i < n_senders; i++) {
+        senders[i].sent[0] = senders[i].sent[1] = 0;
+        senders[i].errors = 0;
+    }
+    double cpu0 = thread_cpu_s();
+    double start = now_s() + 0.005, end = start + seconds, late_sum = 0.0;
+    uint64_t late_n = 0;
+    for (uint32_t i = 0; i < n_senders; i++) st[i].due = load_due(sched, start, senders[i].phase_s,
+                                                                   &st[i]);
+    for (;;) {
+        double t_now = now_s(), wake = end;
+        int pending = 0;
+        for (uint32_t i = 0; i < n_senders; i++) {
+            cp_fwd_load_sender *x = &senders[i];
+            load_state_t *s = &st[i];
+            uint32_t k = 0;
+            while (k < LOAD_BATCH && s->due < end && s->due <= t_now) {
+                const cp_fwd_load_packet *p = &sched->packets[s->next];
+                const uint8_t *src = sched->bytes + p->offset;
+                uint32_t plen = p->len;
+                uint32_t pre = 12;
+                if (p->level_offset && x->level >= 0) pre = p->level_offset + 1;
+                uint8_t *h = prefix + (size_t)k * LOAD_PREFIX;
+                memcpy(h, src, pre);
+                uint8_t sidx = p->stream;
+                put16(h + 2, x->seq[sidx]++);
+                put32(h + 4, be32(src + 4) + (uint32_t)(s->loop * sched->ts_per_loop[sidx]));
+                put32(h + 8, x->ssrc[sidx]);
+                if (pre > 12) h[p->level_offset] = (uint8_t)x->level;
+                streams[k] = sidx;
+                double late = t_now - s->due;
+                late_sum += late;
+                late_n++;
+                if (late > res->late_max_s) res->late_max_s = late;
+#ifdef __linux__
+                iov[2 * k].iov_base = h;
+                iov[2 * k].iov_len = pre;
+                iov[2 * k + 1].iov_base = (void *)(src + pre);
+                iov[2 * k + 1].iov_len = plen - pre;
+                struct msghdr *m = &msgs[k].msg_hdr;
+                memset(m, 0, sizeof *m);
+                m->msg_name = (void *)to->bytes;
+                m->msg_namelen = to->len;
+                m->msg_iov = &iov[2 * k];
+                m->msg_iovlen = plen > pre ? 2 : 1;
+#else
+                {
+                    uint8_t tmp[CP_FWD_SLOT_BYTES];
+                    memcpy(tmp, src, plen);
+                    memcpy(tmp, h, pre);
+                    ssize_t r = sendto(x->fd, tmp, plen, 0, (const struct sockaddr *)to->bytes,
+                                       (socklen_t)to->len);
+                    if (r < 0)
+                        x->errors++;
+                    else
+                        x->sent[sidx]++;
+                }
+#endif
+                k++;
+                if (++s->next == sched->n_packets) {
+                    s->next = 0;
+                    s->loop++;
+                }
+                s->due = load_due(sched, start, x->phase_s, s);
+            }
+#ifdef __linux__
+            uint32_t done = 0;
+            while (done < k) {
+                int r = sendmmsg(x->fd, msgs + done, k - done, MSG_DONTWAIT);
+                if (r > 0) {
+                    for (uint32_t q = done; q < done + (uint32_t)r; q++) x->sent[streams[q]]++;
+                    done += (uint32_t)r;
+                } else if (r < 0 && errno == EINTR) {
+                    continue;
+                } else {
+                    x->errors++;  /* this one cannot go: skip it */
+                    done++;
+                }
+            }
+#endif
+            if (s->due < end) {
+                pending = 1;
+                if (s->due < wake) wake = s->due;
+            }
+        }
+        if (!pending) break;
+        sleep_until(wake);
+    }
+    for (uint32_t i = 0; i < n_senders; i++) {
+        res->sent += senders[i].sent[0] + senders[i].sent[1];
+        res->errors += senders[i].errors;
+    }
+    res->seconds = now_s() - start;
+    res->cpu_s = thread_cpu_s() - cpu0;
+    res->late_mean_s = late_n ? late_sum / (double)late_n : 0.0;
+    free(st);
+    free(prefix);
+    free(streams);
+#ifdef __linux__
+    free(msgs);
+    free(iov);
+#endif
+    return CP_FWD_OK;
+}
+
+int cp_fwd_load_recv(const int *fds, uint32_t n_fds, const uint32_t *ssrcs, uint32_t n_ssrcs,
+                     double seconds, double idle_s, uint64_t *received, uint64_t *span,
+                     cp_fwd_load_recv_result *res) {
+    enum { B = 64, SZ = CP_FWD_SLOT_BYTES };
+    if (!fds || n_fds < 1 || n_fds > 65536 || !ssrcs || n_ssrcs < 1 || n_ssrcs > (1u << 20) ||
+        !received || !span || !res || !(seconds > 0) || idle_s < 0)
+        return CP_FWD_ERR_ARG;
+    for (uint32_t i = 0; i < n_fds; i++)
+        if (fds[i] < 0) return CP_FWD_ERR_ARG;
+    if ((uint64_t)n_fds * n_ssrcs > (1u << 26)) return CP_FWD_ERR_ARG;
+    memset(res, 0, sizeof *res);
+    size_t cells = (size_t)n_fds * n_ssrcs;
+    uint32_t hsize = 4;
+    while (hsize < 2 * n_ssrcs) hsize <<= 1;
+    uint32_t *hash = calloc(hsize, sizeof *hash);  /* SSRC index + 1; 0 empty */
+    int64_t *lo = malloc(cells * sizeof *lo), *hi = malloc(cells * sizeof *hi);
+    struct pollfd *pfd = calloc(n_fds, sizeof *pfd);
+    uint8_t *buf = malloc((size_t)B * SZ);
+#ifdef __linux__
+    struct mmsghdr *msgs = calloc(B, sizeof *msgs);
+    struct iovec *iov = calloc(B, sizeof *iov);
+    int ok = hash && lo && hi && pfd && buf && msgs && iov;
+#else
+    int ok = hash && lo && hi && pfd && buf;
+#endif
+    int rc = CP_FWD_OK;
+    if (!ok) {
+        rc = CP_FWD_ERR_NOMEM;
+        goto out;
+    }
+    for (uint32_t j = 0; j < n_ssrcs; j++) {
+        uint32_t h = mix32(ssrcs[j]) & (hsize - 1);
+        while (hash[h]) {
+            if (ssrcs[hash[h] - 1] == ssrcs[j]) {
+                rc = CP_FWD_ERR_ARG;  /* listed twice */
+                goto out;
+            }
+            h = (h + 1) & (hsize - 1);
+        }
+        hash[h] = j + 1;
+    }
+    memset(received, 0, cells * sizeof *received);
+    for (uint32_t i = 0; i < n_fds; i++) {
+        pfd[i].fd = fds[i];
+        pfd[i].events = POLLIN;
+    }
+    double cpu0 = thread_cpu_s();
+    double start = now_s(), end = start + seconds;
+    for (;;) {
+        double t_now = now_s();
+        if (t_now >= end) break;
+        if (idle_s > 0 && res->rtp && t_now - res->last_s > idle_s) break;
+        int r = poll(pfd, n_fds, 10);
+        if (r < 0 && errno != EINTR) {
+            rc = CP_FWD_ERR_SYSTEM;
+            break;
+        }
+        if (r <= 0) continue;
+        for (uint32_t i = 0; i < n_fds; i++) {
+            if (!(pfd[i].revents & POLLIN)) continue;
+            for (;;) {
+                int got;
+#ifdef __linux__
+                for (int k = 0; k < B; k++) {
+                    iov[k].iov_base = buf + (size_t)k * SZ;
+                    iov[k].iov_len = SZ;
+                    memset(&msgs[k].msg_hdr, 0, sizeof msgs[k].msg_hdr);
+                    msgs[k].msg_hdr.msg_iov = &iov[k];
+                    msgs[k].msg_hdr.msg_iovlen = 1;
+                }
+                got = recvmmsg(fds[i], msgs, B, MSG_DONTWAIT, NULL);
+#else
+                ssize_t rr = recv(fds[i], buf, SZ, MSG_DONTWAIT);
+                got = rr < 0 ? -1 : 1;
+#endif
+                if (got <= 0) break;
+                double ts = 0.0;
+                for (int k = 0; k < got; k++) {
+                    const uint8_t *d = buf + (size_t)k * SZ;
+#ifdef __linux__
+                    size_t len = msgs[k].msg_len;
+#else
+                    size_t len = (size_t)rr;
+#endif
+                    if (len < 8 || (d[0] >> 6) != 2) {
+                        res->other++;
+                        continue;
+                    }
+                    if (d[1] >= 192 && d[1] <= 223) {
+                        res->rtcp++;
+                        continue;
+                    }
+                    if (len < 12) {
+                        res->other++;
+                        continue;
+                    }
+                    uint32_t ssrc = be32(d + 8), h = mix32(ssrc) & (hsize - 1);
+                    while (hash[h] && ssrcs[hash[h] - 1] != ssrc) h = (h + 1) & (hsize - 1);
+                    if (!hash[h]) {
+                        res->other++;
+                        continue;
+                    }
+                    size_t c = (size_t)i * n_ssrcs + (hash[h] - 1);
+                    uint16_t seq = be16(d + 2);
+                    if (received[c] == 0) {
+                        lo[c] = hi[c] = seq;
+                    } else {
+                        int64_t ext = hi[c] + seq_diff(seq, (uint16_t)hi[c]);
+                        if (ext > hi[c]) hi[c] = ext;
+                        if (ext < lo[c]) lo[c] = ext;
+                    }
+                    received[c]++;
+                    res->rtp++;
+                    res->rtp_bytes += len;
+                    if (ts == 0.0) ts = now_s();
+                    if (res->first_s == 0.0) res->first_s = ts;
+                    res->last_s = ts;
+                }
+                if (got < B) break;
+            }
+        }
+    }
+    res->cpu_s = thread_cpu_s() - cpu0;
+    for (size_t c = 0; c < cells; c++) span[c] = received[c] ? (uint64_t)(hi[c] - lo[c] + 1) : 0;
+out:
+    free(hash);
+    free(lo);
+    free(hi);
+    free(pfd);
+    free(buf);
+#ifdef __linux__
+    free(msgs);
+    free(iov);
+#endif
+    return rc;
+}

@@ -446,11 +446,119 @@ static void test_sockets(void) {
     cp_fwd_free(t);
 }
 
+static uint32_t rd32(const uint8_t *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static void test_load_generator(void) {
+    uint16_t pr, pa, pb;
+    int r = udp_socket(&pr), a = udp_socket(&pa), b = udp_socket(&pb);
+    cp_fwd_addr to = addr(pr);
+    /* the schedule: audio (level 127) at 0 ms, a video packet at 1 ms, audio at 2 ms */
+    uint8_t bytes[3000];
+    size_t n0 = rtp(bytes, 100, 1000, 0, -1, 0x7f, 80);
+    size_t n1 = rtp(bytes + n0, 7, 3000, 0, 0xA0, -1, 1000);
+    size_t n2 = rtp(bytes + n0 + n1, 101, 1960, 0, -1, 0x7f, 80);
+    CHECK(bytes[17] == 0x7f, "level byte at 17");
+    cp_fwd_load_packet pk[3] = {
+        {0.000, 0, (uint32_t)n0, 17, 0},
+        {0.001, (uint32_t)n0, (uint32_t)n1, 0, 1},
+        {0.002, (uint32_t)(n0 + n1), (uint32_t)n2, 17, 0},
+    };
+    cp_fwd_load_schedule sch = {bytes, n0 + n1 + n2, pk, 3, 0.01, {480, 900}};
+    cp_fwd_load_sender snd[2] = {
+        {a, {101, 102}, {65534, 10}, 0.0, 0x85, {0, 0}, 0},
+        {b, {201, 202}, {0, 0}, 0.005, -1, {0, 0}, 0},
+    };
+    cp_fwd_load_send_result res;
+    /* bad arguments */
+    CHECK(cp_fwd_load_send(snd, 0, &to, &sch, 0.1, &res) == CP_FWD_ERR_ARG, "no senders");
+    CHECK(cp_fwd_load_send(snd, 2, &to, &sch, 0, &res) == CP_FWD_ERR_ARG, "no time");
+    pk[2].at_s = 0.0005;
+    CHECK(cp_fwd_load_send(snd, 2, &to, &sch, 0.1, &res) == CP_FWD_ERR_ARG, "unsorted");
+    pk[2].at_s = 0.002;
+    pk[0].level_offset = (uint32_t)n0;
+    CHECK(cp_fwd_load_send(snd, 2, &to, &sch, 0.1, &res) == CP_FWD_ERR_ARG, "level offset");
+    pk[0].level_offset = 17;
+    pk[1].len = (uint32_t)(sizeof bytes);
+    CHECK(cp_fwd_load_send(snd, 2, &to, &sch, 0.1, &res) == CP_FWD_ERR_ARG, "beyond bytes");
+    pk[1].len = (uint32_t)n1;
+    snd[1].level = 256;
+    CHECK(cp_fwd_load_send(snd, 2, &to, &sch, 0.1, &res) == CP_FWD_ERR_ARG, "level");
+    snd[1].level = -1;
+    /* 97.5 ms: 10 loops each (the last of b's starts at 95 ms) */
+    CHECK(cp_fwd_load_send(snd, 2, &to, &sch, 0.0975, &res) == CP_FWD_OK, "load_send");
+    CHECK(res.sent == 60 && res.errors == 0, "sent %llu", (unsigned long long)res.sent);
+    CHECK(snd[0].sent[0] == 20 && snd[0].sent[1] == 10 && snd[1].sent[0] == 20 &&
+          snd[1].sent[1] == 10, "per stream");
+    CHECK(snd[0].seq[0] == 18 && snd[0].seq[1] == 20 && snd[1].seq[0] == 20, "next seq");
+    CHECK(res.seconds > 0.08 && res.cpu_s >= 0 && res.late_max_s >= 0, "timing %g", res.seconds);
+    uint8_t buf[2048];
+    int count[2][2] = {{0, 0}, {0, 0}};
+    for (int k = 0; k < 60; k++) {
+        ssize_t n = recv_wait(r, buf, sizeof buf);
+        CHECK(n > 12, "packet %d", k);
+        if (n <= 12) break;
+        uint32_t ssrc = rd32(buf + 8), ts = rd32(buf + 4);
+        uint16_t seq = (uint16_t)((buf[2] << 8) | buf[3]);
+        int who = ssrc / 100 - 1, stream = (int)(ssrc % 100) - 1;
+        CHECK(who >= 0 && who < 2 && stream >= 0 && stream < 2, "ssrc %u", ssrc);
+        if (who < 0 || who > 1 || stream < 0 || stream > 1) break;
+        int i = count[who][stream]++;
+        if (stream == 1) {
+            CHECK((size_t)n == n1 && ts == 3000u + 900u * (uint32_t)i, "video ts %u", ts);
+            CHECK(seq == (uint16_t)((who ? 0 : 10) + i), "video seq %u", seq);
+            CHECK(memcmp(buf + 12, bytes + n0 + 12, n1 - 12) == 0, "video bytes as built");
+        } else {
+            uint32_t want = (i % 2 ? 1960u : 1000u) + 480u * (uint32_t)(i / 2);
+            CHECK((size_t)n == n0 && ts == want, "audio ts %u (want %u)", ts, want);
+            CHECK(seq == (uint16_t)((who ? 0 : 65534) + i), "audio seq %u", seq);
+            CHECK(buf[17] == (who ? 0x7f : 0x85), "level %#x", buf[17]);
+            const uint8_t *tpl = i % 2 ? bytes + n0 + n1 : bytes;
+            CHECK(memcmp(buf + 18, tpl + 18, n0 - 18) == 0, "audio bytes as built");
+        }
+    }
+    CHECK(count[0][0] == 20 && count[1][1] == 10, "all arrived");
+    /* the counting receiver: the same again, plus RTCP, a reply, a stranger, a gap */
+    CHECK(cp_fwd_load_send(snd, 2, &to, &sch, 0.0975, &res) == CP_FWD_OK && res.sent == 60,
+          "again");
+    uint8_t x[1300];
+    size_t xn = rtp(x, 0, 0, 555, -1, -1, 10);
+    sendto(a, x, xn, 0, (struct sockaddr *)to.bytes, to.len);
+    xn = rtp(x, 5, 0, 999, -1, -1, 10);
+    sendto(a, x, xn, 0, (struct sockaddr *)to.bytes, to.len);
+    xn = rtp(x, 8, 0, 999, -1, -1, 10);
+    sendto(a, x, xn, 0, (struct sockaddr *)to.bytes, to.len);
+    x[0] = 0x80; x[1] = 201; x[2] = 0; x[3] = 1; memset(x + 4, 0, 4);
+    sendto(b, x, 8, 0, (struct sockaddr *)to.bytes, to.len);
+    sendto(b, "CPH1OK", 6, 0, (struct sockaddr *)to.bytes, to.len);
+    int fds[1] = {r};
+    uint32_t ssrcs[5] = {101, 102, 201, 202, 999};
+    uint64_t got[5], span[5];
+    cp_fwd_load_recv_result rr;
+    uint32_t dup[2] = {7, 7};
+    CHECK(cp_fwd_load_recv(fds, 1, dup, 2, 1.0, 0.1, got, span, &rr) == CP_FWD_ERR_ARG, "dup");
+    CHECK(cp_fwd_load_recv(fds, 0, ssrcs, 5, 1.0, 0.1, got, span, &rr) == CP_FWD_ERR_ARG, "none");
+    CHECK(cp_fwd_load_recv(fds, 1, ssrcs, 5, 2.0, 0.1, got, span, &rr) == CP_FWD_OK, "recv");
+    CHECK(got[0] == 20 && got[1] == 10 && got[2] == 20 && got[3] == 10 && got[4] == 2,
+          "received %llu %llu %llu %llu %llu", (unsigned long long)got[0],
+          (unsigned long long)got[1], (unsigned long long)got[2], (unsigned long long)got[3],
+          (unsigned long long)got[4]);
+    CHECK(span[0] == 20 && span[1] == 10 && span[3] == 10 && span[4] == 4, "spans (gap 5..8)");
+    CHECK(rr.rtp == 62 && rr.rtcp == 1 && rr.other == 2, "rtp %llu rtcp %llu other %llu",
+          (unsigned long long)rr.rtp, (unsigned long long)rr.rtcp, (unsigned long long)rr.other);
+    CHECK(rr.first_s > 0 && rr.last_s >= rr.first_s && rr.cpu_s >= 0, "times");
+    close(r);
+    close(a);
+    close(b);
+}
+
 int main(void) {
     test_addresses();
     test_forwarding_and_rejections();
     test_layers_and_nack();
     test_flood_and_fuzz();
     test_sockets();
+    test_load_generator();
     return check_done("test_cp_forward");
 }

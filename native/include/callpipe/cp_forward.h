@@ -265,4 +265,75 @@ typedef struct cp_fwd_sink_result {
 int cp_fwd_sink(const int *fds, uint32_t n, double seconds, double idle_s,
                 cp_fwd_sink_result *result);
 
+/* ---- load generator of `callpipe bench sfu --capacity`: many participants, paced RTP ----
+ *
+ * One schedule (a loop of pre-built RTP packets with their send times) is played by every
+ * sender from its own socket, each from its own start time (phase), in real time: packet j of
+ * loop L of sender i goes out at start + phase_i + L * loop_s + at_s[j], with the sender's
+ * SSRC of the packet's stream, the next sequence number of that stream, the packet's RTP
+ * timestamp + L * ts_per_loop[stream], and (when level_offset is set and level >= 0) the
+ * sender's audio-level byte.  The rest of the bytes go out as built (scatter-gather: only the
+ * rewritten header is copied).  The number of packets sent depends only on the schedule and
+ * `seconds` (packets due before start + seconds), not on how fast the machine is; how late
+ * they went out is reported. */
+typedef struct cp_fwd_load_packet {
+    double at_s;            /* send time within one loop, s (non-decreasing, < loop_s) */
+    uint32_t offset;        /* of its bytes in the schedule's byte buffer */
+    uint32_t len;           /* bytes, 12..CP_FWD_SLOT_BYTES */
+    uint32_t level_offset;  /* of its RFC 6464 audio-level byte (< 64), 0: none */
+    uint8_t stream;         /* 0 or 1: which of the sender's SSRCs it carries */
+} cp_fwd_load_packet;
+
+typedef struct cp_fwd_load_schedule {
+    const uint8_t *bytes;
+    size_t n_bytes;
+    const cp_fwd_load_packet *packets;
+    uint32_t n_packets;
+    double loop_s;          /* length of one loop, s */
+    uint32_t ts_per_loop[2];  /* RTP timestamp advance per loop, per stream */
+} cp_fwd_load_schedule;
+
+typedef struct cp_fwd_load_sender {
+    int fd;                 /* the participant's (registered) socket */
+    uint32_t ssrc[2];       /* per stream */
+    uint16_t seq[2];        /* in: first sequence number per stream; out: the next one */
+    double phase_s;         /* its schedule starts this long after the common start, s */
+    int32_t level;          /* audio-level byte for its packets, 0..255; -1: as built */
+    uint64_t sent[2];       /* out: packets sent per stream */
+    uint64_t errors;        /* out: packets the kernel refused */
+} cp_fwd_load_sender;
+
+typedef struct cp_fwd_load_send_result {
+    uint64_t sent;
+    uint64_t errors;
+    double seconds;         /* wall time spent */
+    double cpu_s;           /* CPU time of the calling thread */
+    double late_max_s;      /* the latest a packet went out after its time, s */
+    double late_mean_s;
+} cp_fwd_load_send_result;
+
+/* Play `schedule` from every sender to `to` for `seconds` (see above).  Blocking. */
+int cp_fwd_load_send(cp_fwd_load_sender *senders, uint32_t n_senders, const cp_fwd_addr *to,
+                     const cp_fwd_load_schedule *schedule, double seconds,
+                     cp_fwd_load_send_result *result);
+
+typedef struct cp_fwd_load_recv_result {
+    uint64_t rtp;           /* RTP datagrams of the listed SSRCs */
+    uint64_t rtp_bytes;
+    uint64_t rtcp;          /* RTCP datagrams (RFC 5761: second byte 192..223) */
+    uint64_t other;         /* RTP of other SSRCs, HELLO replies, anything else */
+    double first_s;         /* CLOCK_MONOTONIC of the first RTP datagram (0: none) */
+    double last_s;          /* of the last one */
+    double cpu_s;           /* CPU time of the calling thread */
+} cp_fwd_load_recv_result;
+
+/* Receive on the n_fds sockets (poll + recvmmsg) for `seconds`, or until `idle_s` pass without
+ * RTP after the first; per (socket i, SSRC j) of the n_ssrcs listed (distinct) SSRCs,
+ * received[i * n_ssrcs + j] counts its RTP packets and span[i * n_ssrcs + j] is highest -
+ * lowest extended sequence number + 1 (0: none), so span - received is what a sequence-gap
+ * count calls lost. */
+int cp_fwd_load_recv(const int *fds, uint32_t n_fds, const uint32_t *ssrcs, uint32_t n_ssrcs,
+                     double seconds, double idle_s, uint64_t *received, uint64_t *span,
+                     cp_fwd_load_recv_result *result);
+
 #endif

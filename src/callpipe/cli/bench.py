@@ -45,13 +45,40 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "encryption against raw AES-GCM and a pure-Python SFrame; rtp: per-packet RTP send/receive "
         "against aiortc; jitter: the adaptive audio buffer against the hindsight oracle on stock "
         "network models, and simulation speed; sfu: packets/s a `callpipe sfu` process "
-        "forwards per core (1->N fan-out of 1200-byte RTP) against the kernel's loopback limit",
+        "forwards per core (1->N fan-out of 1200-byte RTP) against the kernel's loopback limit, "
+        "and with --capacity how many 360p30 participants one SFU process carries",
     )
     p.add_argument(
         "--fanouts",
         type=_csv(int),
         default=None,
         help="sfu: comma-separated receivers per sender (default: 1,4,16)",
+    )
+    p.add_argument(
+        "--capacity",
+        action="store_true",
+        help="sfu: also measure how many participants one SFU process carries in one room "
+        "(360p30 VP8 with 3 temporal layers + Opus per participant, last-N 4), stepping the "
+        "room size up until its CPU or loss goes over the limits",
+    )
+    p.add_argument(
+        "--capacity-only",
+        action="store_true",
+        help="sfu: only the capacity measurement (no fan-out table)",
+    )
+    p.add_argument(
+        "--participants",
+        type=_csv(int),
+        default=None,
+        help="sfu --capacity: comma-separated room sizes, ascending (default: "
+        "4,8,16,24,32,40,48,56,64,72,80,96,112,128; stops after the first over the limits)",
+    )
+    p.add_argument(
+        "--window",
+        type=float,
+        default=5.0,
+        help="sfu --capacity: s of measurement per room size, after 1 s of warm-up "
+        "(default: %(default)g)",
     )
     p.add_argument(
         "--sizes",
@@ -132,15 +159,32 @@ def run(args: argparse.Namespace) -> int:
 
     command = f"callpipe bench {args.suite} --repeats {args.repeats}"
     extra = ""
+    capacity: Any = None
     if args.suite == "sfu":
         from ..benchmarking import sfu
 
         fanouts = tuple(args.fanouts or sfu.FANOUTS)
         if any(n < 1 for n in fanouts):
             raise CallpipeError("--fanouts must be >= 1")
-        command += f" --fanouts {','.join(map(str, fanouts))}"
-        results = sfu.run_suite(args.repeats, progress, fanouts, 0.7 if args.quick else 1.5)
-        extra = "".join(f"\n- {r.name}: {r.note}" for r in results[:1] if r.note) + "\n"
+        steps = tuple(args.participants or sfu.CAPACITY_STEPS)
+        if any(n < 2 for n in steps) or list(steps) != sorted(steps):
+            raise CallpipeError("--participants must be ascending room sizes >= 2")
+        if not args.window > 0:
+            raise CallpipeError("--window must be > 0 s")
+        results: list[Comparison] = []
+        if not args.capacity_only:
+            command += f" --fanouts {','.join(map(str, fanouts))}"
+            results = sfu.run_suite(args.repeats, progress, fanouts, 0.7 if args.quick else 1.5)
+            extra = "".join(f"\n- {r.name}: {r.note}" for r in results[:1] if r.note) + "\n"
+        if args.capacity or args.capacity_only:
+            command += (" --capacity-only" if args.capacity_only else " --capacity") + (
+                f" --participants {','.join(map(str, steps))} --window {args.window:g}"
+            )
+            capacity = sfu.run_capacity(steps, progress, window_s=args.window)
+            derived = None
+            if results:
+                derived = sfu.participants_per_node(max(r.ours_median for r in results))
+            extra += "\n" + capacity.markdown(derived)
     elif args.suite == "codecs":
         from ..benchmarking import codecs
 
@@ -187,27 +231,30 @@ def run(args: argparse.Namespace) -> int:
             raise CallpipeError(f"unknown size(s) {unknown}; choose from {list(convert.SIZES)}")
         command += f" --sizes {','.join(sizes)}"
         results = convert.run_suite(sizes, args.repeats, progress)
-    text = report(results, command) + extra
+    text = report(results, command)
+    if not results:  # sfu --capacity-only: no comparison table
+        text = text.split("\n\n| measurement", 1)[0] + "\n"
+    text += extra
     print(text)
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as f:
             f.write(text)
     if args.json:
+        comparisons = [
+            {
+                "name": r.name,
+                "unit": r.unit,
+                "reference": r.reference_name,
+                "ours": r.ours,
+                "referenceRuns": r.reference,
+                "ratio": r.ratio,
+                "target": r.target,
+            }
+            for r in results
+        ]
+        doc: Any = comparisons
+        if capacity is not None:  # sfu --capacity: the comparisons and the capacity steps
+            doc = {"comparisons": comparisons, "capacity": capacity.to_json()}
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(
-                [
-                    {
-                        "name": r.name,
-                        "unit": r.unit,
-                        "reference": r.reference_name,
-                        "ours": r.ours,
-                        "referenceRuns": r.reference,
-                        "ratio": r.ratio,
-                        "target": r.target,
-                    }
-                    for r in results
-                ],
-                f,
-                indent=2,
-            )
+            json.dump(doc, f, indent=2)
     return 0

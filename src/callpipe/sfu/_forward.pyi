@@ -33,6 +33,26 @@ class PumpResult(NamedTuple):
     error: int
     drained: bool
 
+class LoadSendResult(NamedTuple):
+    sent: int
+    errors: int
+    seconds: float
+    cpu_s: float
+    late_max_s: float
+    late_mean_s: float
+    per_sender: list[tuple[int, int, int]]
+
+class LoadRecvResult(NamedTuple):
+    rtp: int
+    rtp_bytes: int
+    rtcp: int
+    other: int
+    first_s: float
+    last_s: float
+    cpu_s: float
+    received: list[list[int]]
+    span: list[list[int]]
+
 class LinkState(NamedTuple):
     max_tid: int | None
     current_tid: int | None
@@ -98,3 +118,15 @@ def blast(
 def sink(
     fds: Iterable[int], seconds: float, idle_s: float = ...
 ) -> tuple[int, int, float, float]: ...
+def load_send(
+    senders: Iterable[tuple[int, tuple[int, int], tuple[int, int], float, int]],
+    addr: tuple[str, int],
+    packet_bytes: Buffer,
+    packets: Iterable[tuple[float, int, int, int, int]],
+    loop_s: float,
+    ts_per_loop: tuple[int, int],
+    seconds: float,
+) -> LoadSendResult: ...
+def load_recv(
+    fds: Iterable[int], ssrcs: Iterable[int], seconds: float, idle_s: float = ...
+) -> LoadRecvResult: ...

@@ -185,6 +185,54 @@ cdef extern from "callpipe/cp_forward.h" nogil:
     int cp_fwd_sink(const int *fds, uint32_t n, double seconds, double idle_s,
                     cp_fwd_sink_result *result)
 
+    ctypedef struct cp_fwd_load_packet:
+        double at_s
+        uint32_t offset
+        uint32_t len
+        uint32_t level_offset
+        uint8_t stream
+
+    ctypedef struct cp_fwd_load_schedule:
+        const uint8_t *bytes
+        size_t n_bytes
+        const cp_fwd_load_packet *packets
+        uint32_t n_packets
+        double loop_s
+        uint32_t ts_per_loop[2]
+
+    ctypedef struct cp_fwd_load_sender:
+        int fd
+        uint32_t ssrc[2]
+        uint16_t seq[2]
+        double phase_s
+        int32_t level
+        uint64_t sent[2]
+        uint64_t errors
+
+    ctypedef struct cp_fwd_load_send_result:
+        uint64_t sent
+        uint64_t errors
+        double seconds
+        double cpu_s
+        double late_max_s
+        double late_mean_s
+
+    ctypedef struct cp_fwd_load_recv_result:
+        uint64_t rtp
+        uint64_t rtp_bytes
+        uint64_t rtcp
+        uint64_t other
+        double first_s
+        double last_s
+        double cpu_s
+
+    int cp_fwd_load_send(cp_fwd_load_sender *senders, uint32_t n_senders, const cp_fwd_addr *to,
+                         const cp_fwd_load_schedule *schedule, double seconds,
+                         cp_fwd_load_send_result *result)
+    int cp_fwd_load_recv(const int *fds, uint32_t n_fds, const uint32_t *ssrcs, uint32_t n_ssrcs,
+                         double seconds, double idle_s, uint64_t *received, uint64_t *span,
+                         cp_fwd_load_recv_result *result)
+
 
 AUDIO = CP_FWD_AUDIO
 VIDEO = CP_FWD_VIDEO
@@ -585,3 +633,140 @@ def sink(fds, double seconds, double idle_s=0.5):
         free(arr)
     _check(rc, "sink")
     return int(r.packets), int(r.bytes), float(r.first_s), float(r.last_s)
+
+
+LoadSendResult = namedtuple(
+    "LoadSendResult",
+    ["sent", "errors", "seconds", "cpu_s", "late_max_s", "late_mean_s", "per_sender"],
+)
+LoadRecvResult = namedtuple(
+    "LoadRecvResult",
+    ["rtp", "rtp_bytes", "rtcp", "other", "first_s", "last_s", "cpu_s", "received", "span"],
+)
+
+
+def load_send(senders, addr, packet_bytes, packets, double loop_s, ts_per_loop,
+              double seconds):
+    """Play a schedule of RTP packets from many sockets in real time (GIL released); the
+    load generator of ``callpipe bench sfu --capacity`` (see cp_forward.h).
+
+    :param senders: ``(fd, (ssrc0, ssrc1), (first_seq0, first_seq1), phase_s, level)`` per
+        sender: its socket, SSRC and first sequence number per stream, its start offset (s)
+        and the audio-level byte written into its packets (-1: as built).
+    :param addr: (host, port) every packet goes to.
+    :param packet_bytes: the packets of one loop, back to back.
+    :param packets: ``(at_s, offset, length, level_offset, stream)`` per packet, in send
+        order: send time within the loop (s), its bytes in ``packet_bytes``, the offset of its
+        audio-level byte (0: none), stream 0 or 1.
+    :param loop_s: length of one loop, s.
+    :param ts_per_loop: RTP timestamp advance per loop for stream 0 and 1.
+    :param seconds: how long to play, s.
+    :returns: LoadSendResult (totals, wall and CPU s, lateness in s, and per sender
+        ``(sent0, sent1, errors)``).
+    """
+    cdef bytes b = bytes(packet_bytes)
+    cdef list ss = list(senders)
+    cdef list pk = list(packets)
+    cdef uint32_t n = <uint32_t>len(ss)
+    cdef uint32_t m = <uint32_t>len(pk)
+    cdef uint32_t i
+    cdef int rc
+    cdef cp_fwd_addr to
+    cdef cp_fwd_load_schedule sch
+    cdef cp_fwd_load_send_result r
+    if n == 0 or len(ss) > 65536:
+        raise ValueError("load_send needs 1..65536 senders")
+    if m == 0 or len(pk) > 0xFFFFFFF:
+        raise ValueError("load_send needs at least one packet")
+    tl = tuple(ts_per_loop)
+    if len(tl) != 2:
+        raise ValueError("ts_per_loop is (stream 0, stream 1)")
+    _addr(addr, &to)
+    cdef cp_fwd_load_sender *sp = <cp_fwd_load_sender *>malloc(n * sizeof(cp_fwd_load_sender))
+    cdef cp_fwd_load_packet *pp = <cp_fwd_load_packet *>malloc(m * sizeof(cp_fwd_load_packet))
+    try:
+        if sp is NULL or pp is NULL:
+            raise MemoryError()
+        for i in range(n):
+            fd, ssrc, seq, phase, level = ss[i]
+            sp[i].fd = fd
+            sp[i].ssrc[0] = _u32(ssrc[0], "ssrc")
+            sp[i].ssrc[1] = _u32(ssrc[1], "ssrc")
+            sp[i].seq[0] = <uint16_t>(seq[0] & 0xFFFF)
+            sp[i].seq[1] = <uint16_t>(seq[1] & 0xFFFF)
+            sp[i].phase_s = phase
+            sp[i].level = level
+        for i in range(m):
+            at, off, length, level_off, stream = pk[i]
+            pp[i].at_s = at
+            pp[i].offset = _u32(off, "offset")
+            pp[i].len = _u32(length, "length")
+            pp[i].level_offset = _u32(level_off, "level_offset")
+            pp[i].stream = <uint8_t>(1 if stream else 0)
+            if stream not in (0, 1):
+                raise ValueError(f"stream is 0 or 1, got {stream!r}")
+        sch.bytes = <const uint8_t *>PyBytes_AS_STRING(b)
+        sch.n_bytes = <size_t>len(b)
+        sch.packets = pp
+        sch.n_packets = m
+        sch.loop_s = loop_s
+        sch.ts_per_loop[0] = _u32(tl[0], "ts_per_loop")
+        sch.ts_per_loop[1] = _u32(tl[1], "ts_per_loop")
+        with nogil:
+            rc = cp_fwd_load_send(sp, n, &to, &sch, seconds, &r)
+        _check(rc, "load_send")
+        per = [(int(sp[i].sent[0]), int(sp[i].sent[1]), int(sp[i].errors)) for i in range(n)]
+    finally:
+        free(sp)
+        free(pp)
+    return LoadSendResult(int(r.sent), int(r.errors), float(r.seconds), float(r.cpu_s),
+                          float(r.late_max_s), float(r.late_mean_s), per)
+
+
+def load_recv(fds, ssrcs, double seconds, double idle_s=0.5):
+    """Count the RTP arriving on each socket per SSRC (GIL released), for ``seconds`` or until
+    ``idle_s`` pass without RTP after the first; the counting receiver of ``callpipe bench sfu
+    --capacity``.
+
+    :param fds: the sockets.
+    :param ssrcs: the (distinct) SSRCs to count.
+    :returns: LoadRecvResult: totals (RTP of the SSRCs, its bytes, RTCP, other datagrams),
+        first/last RTP arrival and CPU time (s), and per socket a list per SSRC of packets
+        ``received`` and sequence ``span`` (highest - lowest + 1; span - received = gaps).
+    """
+    cdef list fl = [int(f) for f in fds]
+    cdef list sl = list(ssrcs)
+    cdef uint32_t n = <uint32_t>len(fl)
+    cdef uint32_t k = <uint32_t>len(sl)
+    cdef uint32_t i, j
+    cdef int rc
+    cdef cp_fwd_load_recv_result r
+    if n == 0 or len(fl) > 65536:
+        raise ValueError("load_recv needs 1..65536 sockets")
+    if k == 0 or len(sl) > (1 << 20):
+        raise ValueError("load_recv needs 1..2**20 SSRCs")
+    if <uint64_t>n * k > (1 << 26):
+        raise ValueError("too many sockets x SSRCs")
+    cdef int *fa = <int *>malloc(n * sizeof(int))
+    cdef uint32_t *sa = <uint32_t *>malloc(k * sizeof(uint32_t))
+    cdef uint64_t *got = <uint64_t *>malloc(<size_t>n * k * sizeof(uint64_t))
+    cdef uint64_t *span = <uint64_t *>malloc(<size_t>n * k * sizeof(uint64_t))
+    try:
+        if fa is NULL or sa is NULL or got is NULL or span is NULL:
+            raise MemoryError()
+        for i in range(n):
+            fa[i] = fl[i]
+        for j in range(k):
+            sa[j] = _u32(sl[j], "ssrc")
+        with nogil:
+            rc = cp_fwd_load_recv(fa, n, sa, k, seconds, idle_s, got, span, &r)
+        _check(rc, "load_recv")
+        received = [[int(got[i * k + j]) for j in range(k)] for i in range(n)]
+        spans = [[int(span[i * k + j]) for j in range(k)] for i in range(n)]
+    finally:
+        free(fa)
+        free(sa)
+        free(got)
+        free(span)
+    return LoadRecvResult(int(r.rtp), int(r.rtp_bytes), int(r.rtcp), int(r.other),
+                          float(r.first_s), float(r.last_s), float(r.cpu_s), received, spans)
