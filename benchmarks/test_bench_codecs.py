@@ -76,6 +76,20 @@ def test_callpipe_vp8_decode(benchmark, packets: list[bytes]) -> None:
 
 
 @pytest.mark.benchmark(group="vp8-decode-360p")
+def test_callpipe_vp8_decode_borrowed(benchmark, packets: list[bytes]) -> None:
+    """decode(copy=False): frames are views of libvpx's picture (no copy-out)."""
+    dec = Vp8Decoder()
+    it = iter(range(10**9))
+
+    def one() -> None:
+        i = next(it) % len(packets)
+        dec.decode(packets[i], copy=False)
+
+    benchmark(one)
+    dec.close()
+
+
+@pytest.mark.benchmark(group="vp8-decode-360p")
 def test_pyav_vp8_decode(benchmark, packets: list[bytes]) -> None:
     ctx = av.CodecContext.create("libvpx", "r")
     it = iter(range(10**9))

@@ -343,6 +343,9 @@ def test_vpxenc_args_describe_the_settings() -> None:
     assert "--end-usage=cbr" in args and "--target-bitrate=321" in args
     assert "--cpu-used=-8" in args and "--threads=2" in args and "--disable-kf" in args
     assert "--max-intra-rate=900" in args  # WebRTC: 600 ms * 30 fps / 20
+    assert "--timebase=1/90000" in args  # the encoder's clock: rate control rounds the same
+    with Vp8Encoder(64, 48, 321, keyframe_interval=25) as enc:
+        assert {"--kf-min-dist=25", "--kf-max-dist=25"} <= set(enc.vpxenc_args())
 
 
 # -- decoder: bad input -------------------------------------------------------------------

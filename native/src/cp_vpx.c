@@ -514,8 +514,8 @@ int cp_vp8_dec_copy(cp_vp8_dec *d, uint8_t *out, size_t out_cap) {
     return CP_VPX_OK;
 }
 
-int cp_vp8_dec_decode(cp_vp8_dec *d, const uint8_t *data, size_t size, uint8_t *out,
-                      size_t out_cap, cp_vp8_picture *pic, int *got) {
+int cp_vp8_dec_decode_ref(cp_vp8_dec *d, const uint8_t *data, size_t size, cp_vp8_picture *pic,
+                          int *got) {
     if (!d || !pic || !got) return CP_VPX_ERR_ARG;
     *got = 0;
     memset(pic, 0, sizeof(*pic));
@@ -563,7 +563,18 @@ int cp_vp8_dec_decode(cp_vp8_dec *d, const uint8_t *data, size_t size, uint8_t *
     pic->width = (int)img->d_w;
     pic->height = (int)img->d_h;
     pic->keyframe = (data[0] & 1) == 0; /* VP8 frame tag: bit 0 clear on keyframes */
-    if (out && out_cap >= picture_size(img)) return cp_vp8_dec_copy(d, out, out_cap);
+    for (int i = 0; i < 3; i++) {
+        pic->planes[i] = img->planes[i];
+        pic->strides[i] = img->stride[i];
+    }
+    return CP_VPX_OK;
+}
+
+int cp_vp8_dec_decode(cp_vp8_dec *d, const uint8_t *data, size_t size, uint8_t *out,
+                      size_t out_cap, cp_vp8_picture *pic, int *got) {
+    int rc = cp_vp8_dec_decode_ref(d, data, size, pic, got);
+    if (rc != CP_VPX_OK || !*got) return rc;
+    if (out && out_cap >= picture_size(d->img)) return cp_vp8_dec_copy(d, out, out_cap);
     return CP_VPX_ERR_SPACE;
 }
 

@@ -1,5 +1,6 @@
 /* cp_vpx under the sanitizers: encoder set-up with 1..3 temporal layers, bitrate changes and
- * forced keyframes on a padded picture; decoder round trip; every bit of a keyframe and an inter
+ * forced keyframes on a padded picture; decoder round trip; decode_ref (libvpx's own picture) equal to
+ * the copied picture; every bit of a keyframe and an inter
  * frame flipped and every truncation decoded (errors allowed, crashes and leaks not). */
 #include "callpipe/cp_vpx.h"
 #include "check.h"
@@ -63,6 +64,34 @@ int main(void) {
         int rc = cp_vp8_dec_decode(d, frames[f], sizes[f], out, cap, &pic, &got);
         CHECK(rc == CP_VPX_OK && got && pic.width == W && pic.height == H, "clean decode %d: rc %d", f, rc);
     }
+    /* decode_ref: libvpx's own picture, the same pixels the copy gets */
+    cp_vp8_dec *r = cp_vp8_dec_new();
+    CHECK(cp_vp8_dec_init(r, 1) == CP_VPX_OK, "decoder init (ref)");
+    for (int f = 0; f < nf; f++) {
+        cp_vp8_picture rp;
+        int rgot = 0;
+        int rc = cp_vp8_dec_decode_ref(r, frames[f], sizes[f], &rp, &rgot);
+        CHECK(rc == CP_VPX_OK && rgot && rp.width == W && rp.height == H, "ref decode %d: rc %d", f, rc);
+        CHECK(rp.keyframe == (f == 0 || f == 5), "ref decode %d: keyframe flag %d", f, rp.keyframe);
+        CHECK(rp.strides[0] >= W && rp.strides[1] >= CW && rp.strides[2] >= CW, "strides %d %d %d",
+              rp.strides[0], rp.strides[1], rp.strides[2]);
+        CHECK(cp_vp8_dec_decode(d, frames[f], sizes[f], out, cap, &pic, &got) == CP_VPX_OK && got,
+              "copy decode %d", f);
+        int diff = 0;
+        for (int row = 0; row < H; row++)
+            diff |= memcmp(rp.planes[0] + (size_t)row * rp.strides[0], out + (size_t)row * W, W);
+        for (int row = 0; row < CH; row++) {
+            diff |= memcmp(rp.planes[1] + (size_t)row * rp.strides[1], out + (size_t)W * H + (size_t)row * CW, CW);
+            diff |= memcmp(rp.planes[2] + (size_t)row * rp.strides[2],
+                           out + (size_t)W * H + (size_t)CW * CH + (size_t)row * CW, CW);
+        }
+        CHECK(diff == 0, "frame %d: decode_ref planes differ from the copied picture", f);
+        unsigned char small[16];
+        CHECK(cp_vp8_dec_copy(r, small, sizeof small) == CP_VPX_ERR_SPACE, "copy into 16 bytes");
+    }
+    CHECK(cp_vp8_dec_decode_ref(r, frames[0], 0, &pic, &got) == CP_VPX_ERR_ARG && !got, "empty input");
+    cp_vp8_dec_free(r);
+
     int errors = 0;
     for (int f = 0; f < 2 && f < nf; f++) { /* the keyframe and the first inter frame */
         for (size_t i = 0; i < sizes[f]; i++) {

@@ -77,11 +77,17 @@ typedef struct cp_vp8_enc_stats {
 typedef struct cp_vp8_enc cp_vp8_enc;
 typedef struct cp_vp8_dec cp_vp8_dec;
 
-/* Picture returned by the decoder (tightly packed I420 copied into the caller's buffer). */
+/* Picture returned by the decoder.  cp_vp8_dec_decode copies it (tightly packed I420) into the
+ * caller's buffer; `planes`/`strides` point into libvpx's own frame buffer (the picture libvpx
+ * shows), valid until the next decode call on the decoder or cp_vp8_dec_free, whichever comes
+ * first, and only while the picture size stays the same (a keyframe of another size makes
+ * libvpx reallocate its buffers). */
 typedef struct cp_vp8_picture {
-    int width;            /* pixels */
-    int height;           /* pixels */
-    int keyframe;         /* 1 when the decoded frame was a keyframe */
+    int width;                /* pixels */
+    int height;               /* pixels */
+    int keyframe;             /* 1 when the decoded frame was a keyframe */
+    const uint8_t *planes[3]; /* Y, U, V inside libvpx's frame buffer (read only) */
+    int strides[3];           /* row stride of each plane, bytes */
 } cp_vp8_picture;
 
 const char *cp_vpx_version_str(void);
@@ -110,6 +116,11 @@ int cp_vp8_dec_init(cp_vp8_dec *d, int threads);
  * pic->width/height set, and cp_vp8_dec_copy can fetch the picture into a larger buffer. */
 int cp_vp8_dec_decode(cp_vp8_dec *d, const uint8_t *data, size_t size, uint8_t *out,
                       size_t out_cap, cp_vp8_picture *pic, int *got);
+/* Decode one compressed frame without copying the picture: on success with *got == 1, `pic`
+ * (size, keyframe flag, plane pointers and strides) describes libvpx's own picture (see
+ * cp_vp8_picture for how long it stays valid); cp_vp8_dec_copy can still copy it out. */
+int cp_vp8_dec_decode_ref(cp_vp8_dec *d, const uint8_t *data, size_t size, cp_vp8_picture *pic,
+                          int *got);
 int cp_vp8_dec_copy(cp_vp8_dec *d, uint8_t *out, size_t out_cap);
 const char *cp_vp8_dec_last_error(const cp_vp8_dec *d);
 void cp_vp8_dec_free(cp_vp8_dec *d);

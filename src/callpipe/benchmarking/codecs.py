@@ -2,10 +2,20 @@
 
 * VP8 encode: callpipe's :class:`~callpipe.codecs.vp8.Vp8Encoder` against ``vpxenc`` built on
   the **same system libvpx** with the **same settings** (:meth:`Vp8Encoder.vpxenc_args`), on the
-  same raw I420 clip.  Two figures: against vpxenc's own timer (time spent inside
-  ``vpx_codec_encode`` only: the strict one) and against vpxenc's whole process wall time.
-* VP8 decode: callpipe's decoder (including the copy of each picture out to numpy) against
-  ``vpxdec``'s own timer (``--summary``, decode calls only) on the same IVF file.
+  same raw I420 clip.  Both produce the very same bitstream (checked on every comparison; the
+  name says "same bitstream", or "DIFFERENT bitstream" when they part).  Two figures: against
+  vpxenc's own timer (time spent inside ``vpx_codec_encode`` only: the strict one) and against
+  vpxenc's whole process wall time.
+* VP8 decode: callpipe's decoder (including the copy of each picture out to a new numpy frame)
+  against ``vpxdec`` decoding the **same bytes** (our encoder's output written to IVF) with the
+  same thread count: against vpxdec's own timer (``--summary``: ``vpx_codec_decode`` and
+  ``vpx_codec_get_frame`` only, no output) and against its whole process wall time with
+  ``--i420 -o /dev/null`` (every picture written out).  libvpx's VP8 decoder only uses threads
+  across DCT token partitions, so with more than one thread a second stream with 4 token
+  partitions (``token_partitions=2``) is decoded too.
+* With one thread, also CPU time (frames per CPU second: ours over the loop, the tool's whole
+  process, start-up and file I/O included), the steadier figure on a shared machine where
+  wall-clock runs swing by 10-20 %.
 * PyAV's libvpx (FFmpeg's wrapper) for encode, on the same frames.
 * Two encoders in two threads against one (the GIL is released inside libvpx).
 * Opus: callpipe's encoder/decoder against PyAV's libopus (FFmpeg's wrapper), 20 ms frames.
@@ -15,13 +25,14 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import partial
 from typing import TYPE_CHECKING
@@ -96,36 +107,59 @@ class EncoderSettings:
     :param bitrate_kbps: target bitrate in kbps.
     :param cpu_used: libvpx speed (-16..16; -6 and -8 are the real-time settings).
     :param threads: encoder threads.
+    :param token_partitions: log2 of the DCT token partition count (0 = one partition).
     """
 
     bitrate_kbps: int
     cpu_used: int
     threads: int = 1
+    token_partitions: int = 0
 
     def encoder(self, clip: Clip) -> Vp8Encoder:
         from ..codecs.vp8 import Vp8Encoder
 
         return Vp8Encoder(
-            clip.width, clip.height, self.bitrate_kbps, cpu_used=self.cpu_used, threads=self.threads
+            clip.width,
+            clip.height,
+            self.bitrate_kbps,
+            cpu_used=self.cpu_used,
+            threads=self.threads,
+            token_partitions=self.token_partitions,
         )
 
 
-def callpipe_encode(clip: Clip, cfg: EncoderSettings) -> tuple[float, list[bytes]]:
-    """Encode the clip with callpipe; returns (fps over the encode loop, packets)."""
+def callpipe_encode(clip: Clip, cfg: EncoderSettings) -> tuple[float, list[bytes], float]:
+    """Encode the clip with callpipe; returns (fps over the encode loop, packets, frames per
+    CPU second of this process over the loop)."""
     with cfg.encoder(clip) as enc:
         out: list[bytes] = []
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         for f in clip.frames:
             out.extend(p.data for p in enc.encode(f))
-        dt = time.perf_counter() - t0
-    return len(clip.frames) / dt, out
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return len(clip.frames) / dt, out, len(clip.frames) / max(cpu, 1e-9)
+
+
+def _run_child(cmd: list[str]) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """Run a reference tool; returns (result, wall seconds, CPU seconds of the child)."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return res, wall, max(cpu, 1e-9)
 
 
 _VPXENC_FPS = re.compile(r"\(\s*([0-9.]+)\s*fps\)")
 
 
-def vpxenc_encode(clip: Clip, args: list[str], tmpdir: str) -> tuple[float, float]:
-    """Run vpxenc on the clip; returns (fps by its own timer, fps by process wall time)."""
+def vpxenc_encode(clip: Clip, args: list[str], tmpdir: str) -> tuple[float, float, float]:
+    """Run vpxenc on the clip; returns (fps by its own timer, fps by process wall time, frames
+    per CPU second of the whole process).
+
+    The stream is left in ``tmpdir/vpxenc.ivf`` (see :func:`read_ivf`).
+    """
     out = os.path.join(tmpdir, "vpxenc.ivf")
     cmd = [
         "vpxenc",
@@ -140,15 +174,13 @@ def vpxenc_encode(clip: Clip, args: list[str], tmpdir: str) -> tuple[float, floa
         out,
         clip.path,
     ]
-    t0 = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
+    res, wall, cpu = _run_child(cmd)
     if res.returncode != 0:
         raise CallpipeError(f"vpxenc failed: {res.stderr.strip()[-400:]}")
     found = _VPXENC_FPS.findall(res.stderr.replace("\r", "\n"))
     if not found:
         raise CallpipeError(f"could not read vpxenc's fps from: {res.stderr[-300:]!r}")
-    return float(found[-1]), len(clip.frames) / wall
+    return float(found[-1]), len(clip.frames) / wall, len(clip.frames) / cpu
 
 
 def pyav_encode(clip: Clip, cfg: EncoderSettings) -> float:
@@ -187,23 +219,40 @@ def pyav_encode(clip: Clip, cfg: EncoderSettings) -> float:
 
 
 # -- VP8 decode -----------------------------------------------------------------------------
-def callpipe_decode(packets: list[bytes], threads: int) -> float:
-    """Decode the packets with callpipe (each picture copied out to numpy); returns fps."""
+def callpipe_decode_rates(
+    packets: list[bytes], threads: int, copy: bool = True
+) -> tuple[float, float]:
+    """Decode the packets with callpipe; returns (fps, frames per CPU second of this process).
+
+    :param copy: True: each picture copied out into a new numpy frame (the default API);
+        False: frames borrow libvpx's picture (``decode(copy=False)``), as vpxdec uses it.
+    """
     from ..codecs.vp8 import Vp8Decoder
 
     with Vp8Decoder(threads=threads) as dec:
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         for p in packets:
-            dec.decode(p)
-        return len(packets) / (time.perf_counter() - t0)
+            dec.decode(p, copy=copy)
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return len(packets) / dt, len(packets) / max(cpu, 1e-9)
+
+
+def callpipe_decode(packets: list[bytes], threads: int, copy: bool = True) -> float:
+    """Decode the packets with callpipe; returns fps (see :func:`callpipe_decode_rates`)."""
+    return callpipe_decode_rates(packets, threads, copy)[0]
 
 
 _VPXDEC_FPS = re.compile(r"in\s+\d+\s+us\s+\(\s*([0-9.]+)\s*fps\)")
 
 
-def vpxdec_decode(ivf_path: str, threads: int) -> float:
-    """Decode with vpxdec; returns fps by its own timer (``--summary``)."""
-    res = subprocess.run(
+def vpxdec_decode(ivf_path: str, threads: int, frames: int = 0) -> tuple[float, float, float]:
+    """Decode with ``vpxdec --i420 -o /dev/null``; returns (fps by its own timer
+    (``--summary``: decode calls only), fps by process wall time, frames per CPU second of the
+    whole process).
+
+    :param frames: frames in the file, for the wall-time rate (0: read vpxdec's count).
+    """
+    res, wall, cpu = _run_child(
         [
             "vpxdec",
             "--codec=vp8",
@@ -213,16 +262,18 @@ def vpxdec_decode(ivf_path: str, threads: int) -> float:
             "-o",
             os.devnull,
             ivf_path,
-        ],
-        capture_output=True,
-        text=True,
+        ]
     )
     if res.returncode != 0:
         raise CallpipeError(f"vpxdec failed: {res.stderr.strip()[-400:]}")
-    m = _VPXDEC_FPS.search(res.stderr + res.stdout)
+    text = res.stderr + res.stdout
+    m = _VPXDEC_FPS.search(text)
     if not m:
         raise CallpipeError(f"could not read vpxdec's fps from: {res.stderr[-300:]!r}")
-    return float(m.group(1))
+    if frames <= 0:
+        n = re.search(r"(\d+)\s+decoded frames", text)
+        frames = int(n.group(1)) if n else 0
+    return float(m.group(1)), frames / wall, frames / cpu
 
 
 def write_ivf(packets: list[bytes], clip: Clip, path: str) -> None:
@@ -231,6 +282,14 @@ def write_ivf(packets: list[bytes], clip: Clip, path: str) -> None:
     with IvfWriter(path, clip.width, clip.height, timebase=(1, 30)) as w:
         for i, p in enumerate(packets):
             w.write(p, i)
+
+
+def read_ivf(path: str) -> list[bytes]:
+    """The frames of an IVF file, as bytes."""
+    from ..codecs.ivf import IvfReader
+
+    with IvfReader(path) as r:
+        return [bytes(data) for _, data in r]
 
 
 # -- two encoders ---------------------------------------------------------------------------
@@ -334,16 +393,30 @@ def compare_encode(
     """callpipe against vpxenc (its own timer, and process wall time) and PyAV's libvpx."""
     with cfg.encoder(clip) as probe:
         args = probe.vpxenc_args()
+    ours_stream = callpipe_encode(clip, cfg)[1]
+    vpxenc_encode(clip, args, tmp)
+    same = read_ivf(os.path.join(tmp, "vpxenc.ivf")) == ours_stream
+    name = f"{name}, {'same' if same else 'DIFFERENT'} bitstream"
     strict = Comparison(name, "fps", "vpxenc (own timer)", target=0.97)
     wall = Comparison(name, "fps", "vpxenc (process wall)")
+    cpu = Comparison(name, "frames/CPU-s", "vpxenc (process CPU time)")
+
+    def ours() -> float:
+        fps, _, cpu_fps = callpipe_encode(clip, cfg)
+        cpu.ours.append(cpu_fps)
+        return fps
 
     def reference() -> float:
-        own, wall_fps = vpxenc_encode(clip, args, tmp)
+        own, wall_fps, cpu_fps = vpxenc_encode(clip, args, tmp)
         wall.reference.append(wall_fps)
+        cpu.reference.append(cpu_fps)
         return own
 
-    interleave(strict, lambda: callpipe_encode(clip, cfg)[0], reference, repeats, progress)
+    interleave(strict, ours, reference, repeats, progress)
     wall.ours = list(strict.ours)
+    # the warm-up runs are not measurements
+    wall.reference = wall.reference[-repeats:]
+    cpu.ours, cpu.reference = cpu.ours[-repeats:], cpu.reference[-repeats:]
     pyav = Comparison(name, "fps", "PyAV libvpx")
     interleave(
         pyav,
@@ -352,7 +425,8 @@ def compare_encode(
         max(1, repeats // 2),
         progress,
     )
-    return [strict, wall, pyav]
+    # CPU time is the steadier figure on a shared machine; with one thread it stands for speed
+    return [strict, wall, *([cpu] if cfg.threads == 1 else []), pyav]
 
 
 def compare_decode(
@@ -364,18 +438,63 @@ def compare_decode(
     repeats: int,
     progress: Progress,
 ) -> list[Comparison]:
-    """callpipe's decoder against vpxdec's own timer on the same IVF file."""
-    packets = callpipe_encode(clip, cfg)[1]
-    ivf = os.path.join(tmp, f"dec_{size}.ivf")
-    write_ivf(packets, clip, ivf)
+    """callpipe's decoder against vpxdec on the same IVF file, with the same thread count.
+
+    Every thread count decodes ``cfg``'s stream (one token partition unless ``cfg`` says
+    otherwise); thread counts above 1 also decode a stream with 4 token partitions, the only
+    kind libvpx's VP8 decoder spreads over threads.
+    """
+    streams: dict[int, tuple[list[bytes], str]] = {}
     out = []
     for th in threads:
-        dec = Comparison(
-            f"VP8 decode {size}, {th} thread(s)", "fps", "vpxdec (own timer)", target=0.97
-        )
-        ours = partial(callpipe_decode, packets, th)
-        interleave(dec, ours, partial(vpxdec_decode, ivf, th), repeats, progress)
-        out.append(dec)
+        parts_list = [cfg.token_partitions] + ([2] if th > 1 and cfg.token_partitions != 2 else [])
+        for parts in parts_list:
+            if parts not in streams:
+                packets = callpipe_encode(clip, replace(cfg, token_partitions=parts))[1]
+                ivf = os.path.join(tmp, f"dec_{size}_p{parts}.ivf")
+                write_ivf(packets, clip, ivf)
+                streams[parts] = (packets, ivf)
+            packets, ivf = streams[parts]
+            name = f"VP8 decode {size}, {th} thread(s), {1 << parts} token partition(s)"
+            strict = Comparison(f"{name}, copied out", "fps", "vpxdec (own timer)", target=0.97)
+            wall = Comparison(
+                f"{name}, copied out", "fps", "vpxdec --i420 -o /dev/null (process wall)"
+            )
+            borrowed = Comparison(
+                f"{name}, borrowed (copy=False)", "fps", "vpxdec (own timer)", target=0.97
+            )
+            cpu = Comparison(
+                f"{name}, copied out",
+                "frames/CPU-s",
+                "vpxdec --i420 -o /dev/null (process CPU time)",
+            )
+
+            def reference(ivf: str = ivf, th: int = th, n: int = len(packets)) -> float:
+                own, wall_fps, cpu_fps = vpxdec_decode(ivf, th, n)
+                wall.reference.append(wall_fps)  # noqa: B023 - used before the loop moves on
+                cpu.reference.append(cpu_fps)  # noqa: B023
+                return own
+
+            # one vpxdec run per pair of ours (copied, borrowed), all three interleaved
+            def ours_both(packets: list[bytes] = packets, th: int = th) -> float:
+                lend = borrowed.ours  # noqa: B023 - used before the loop moves on
+                if len(lend) % 2:  # alternate which of the two goes first
+                    copied = callpipe_decode_rates(packets, th)
+                    lend.append(callpipe_decode(packets, th, copy=False))
+                else:
+                    lend.append(callpipe_decode(packets, th, copy=False))
+                    copied = callpipe_decode_rates(packets, th)
+                cpu.ours.append(copied[1])  # noqa: B023
+                return copied[0]
+
+            interleave(strict, ours_both, reference, repeats, progress)
+            wall.ours = list(strict.ours)
+            # the warm-up runs are not measurements
+            wall.reference = wall.reference[-repeats:]
+            cpu.ours, cpu.reference = cpu.ours[-repeats:], cpu.reference[-repeats:]
+            borrowed.ours = borrowed.ours[-repeats:]
+            borrowed.reference = list(strict.reference)
+            out += [strict, wall, borrowed, *([cpu] if th == 1 else [])]
     return out
 
 

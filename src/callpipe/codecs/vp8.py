@@ -26,9 +26,10 @@ callpipe (never by libvpx on its own) and always start the pattern in layer 0.
 Each :meth:`Vp8Encoder.encode` / :meth:`Vp8Decoder.decode` is one C call
 (``native/src/cp_vpx.c``) made without the GIL: the encoder wraps the frame's numpy planes
 zero-copy (with their row strides), encodes, and collects the packets; the decoder decodes and
-copies the picture out into a new, tightly packed frame.  Encoders and decoders hold a lock, so
-one object may be shared between threads (calls are serialised) and ``close()`` never races a
-call in flight.
+copies the picture out into a new, tightly packed frame (or, with ``decode(data, copy=False)``,
+hands out read-only views of libvpx's own picture, valid until the next decode).  Encoders and
+decoders hold a lock, so one object may be shared between threads (calls are serialised) and
+``close()`` never races a call in flight.
 
 All failures raise :class:`~callpipe.errors.CodecError` (libvpx's own message and detail in
 ``library_message`` when libvpx reported it), :class:`~callpipe.errors.ConversionError` for a
@@ -38,6 +39,7 @@ frame that does not fit the encoder, or :class:`~callpipe.errors.ClosedError`.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -159,6 +161,11 @@ class Vp8EncoderStats:
     bytes_out: int
     last_quantizer: int
     bitrate_kbps: int
+
+
+def _addr(ptr: Any) -> int:
+    """A cffi pointer as an integer address."""
+    return int(ffi.cast("uintptr_t", ptr))
 
 
 def _plane_ptr(plane: np.ndarray) -> tuple[Any, int, Any]:
@@ -454,6 +461,9 @@ class Vp8Encoder(Closeable):
             f"--cpu-used={p.cpu_used}",
             f"--threads={p.threads}",
             f"--fps={p.fps}/1",
+            # the encoder's own time base (90 kHz): with vpxenc's default (1/fps) libvpx's rate
+            # control rounds differently and the two streams part after a few frames
+            "--timebase=1/90000",
             "--end-usage=cbr",
             f"--target-bitrate={self.bitrate_kbps}",
             "--lag-in-frames=0",
@@ -474,7 +484,9 @@ class Vp8Encoder(Closeable):
             f"--screen-content-mode={p.screen_content}",
         ]
         if p.keyframe_interval > 0:
-            args += ["--kf-min-dist=0", f"--kf-max-dist={p.keyframe_interval}"]
+            # min == max: libvpx forces a keyframe every keyframe_interval frames and does not
+            # place any of its own, as callpipe schedules them
+            args += [f"--kf-min-dist={p.keyframe_interval}", f"--kf-max-dist={p.keyframe_interval}"]
         else:
             args.append("--disable-kf")
         return args
@@ -487,6 +499,51 @@ class Vp8Encoder(Closeable):
         )
 
 
+class _PictureLease:
+    """Keeps a libvpx decoder alive while pictures borrowed from it (``copy=False``) exist.
+
+    Every plane of such a frame refers to one of these (through :class:`_PlaneView`), and it
+    refers to the decoder's handle, so the memory behind the planes is never freed under them.
+    """
+
+    __slots__ = ("decoder", "__weakref__")
+
+    def __init__(self, decoder: Any) -> None:
+        self.decoder = decoder
+
+
+class _PlaneView:
+    """A read-only uint8 plane inside libvpx's frame buffer, for ``np.asarray`` (numpy keeps
+    this object as the array's ``base``, and with it the lease)."""
+
+    __slots__ = ("__array_interface__", "_lease")
+
+    def __init__(self, addr: int, height: int, width: int, stride: int, lease: _PictureLease):
+        self.__array_interface__ = {
+            "version": 3,
+            "typestr": "|u1",
+            "shape": (height, width),
+            "strides": (stride, 1),
+            "data": (addr, True),
+        }
+        self._lease = lease
+
+
+def _new_decoder(threads: int) -> Any:
+    """A new, initialised libvpx VP8 decoder handle (freed by ``ffi.release`` or the GC)."""
+    dec = lib.cp_vp8_dec_new()
+    if dec == ffi.NULL:
+        raise MemoryError("cannot allocate a VP8 decoder")
+    dec = ffi.gc(dec, lib.cp_vp8_dec_free)
+    rc = lib.cp_vp8_dec_init(dec, threads)
+    if rc != lib.CP_VPX_OK:
+        try:
+            _check(rc, "cannot create the VP8 decoder", lib.cp_vp8_dec_last_error, dec)
+        finally:
+            ffi.release(dec)
+    return dec
+
+
 class Vp8Decoder(Closeable):
     """A VP8 decoder (libvpx).
 
@@ -496,26 +553,22 @@ class Vp8Decoder(Closeable):
     frames after it also raise :class:`CodecError` (``VP8D_GET_FRAME_CORRUPTED``) until a
     keyframe arrives: :attr:`needs_keyframe` says when to ask the sender for one (PLI).
 
-    :param threads: decoder threads (1..64; more only help streams with several token
-        partitions).
+    By default every picture is copied out into a new frame the caller owns.  With
+    ``decode(data, copy=False)`` the frame's planes are read-only views of libvpx's own picture
+    instead (no copy: what ``vpxdec`` does); see :meth:`decode` for how long they hold it.
+
+    :param threads: decoder threads (1..64; libvpx's VP8 decoder only uses more than one on
+        streams with several token partitions, see ``Vp8Encoder(token_partitions=...)``).
     :raises CodecError: on an invalid parameter or when libvpx fails to create the decoder.
     """
 
     def __init__(self, threads: int = 1) -> None:
         self._lock = threading.Lock()
         self._dec: Any = None
-        n = _int_arg("threads", threads, 1, 64)
-        dec = lib.cp_vp8_dec_new()
-        if dec == ffi.NULL:
-            raise MemoryError("cannot allocate a VP8 decoder")
-        dec = ffi.gc(dec, lib.cp_vp8_dec_free)
-        rc = lib.cp_vp8_dec_init(dec, n)
-        if rc != lib.CP_VPX_OK:
-            try:
-                _check(rc, "cannot create the VP8 decoder", lib.cp_vp8_dec_last_error, dec)
-            finally:
-                ffi.release(dec)
-        self._dec = dec
+        self._threads = _int_arg("threads", threads, 1, 64)
+        self._dec = _new_decoder(self._threads)
+        #: leases of the pictures borrowed from the current libvpx decoder that are still alive
+        self._leases: weakref.WeakSet[_PictureLease] = weakref.WeakSet()
         self._pic = ffi.new("cp_vp8_picture *")
         self._got = ffi.new("int *")
         self._last_size = 0
@@ -524,10 +577,15 @@ class Vp8Decoder(Closeable):
         self._needs_key = True
 
     def close(self) -> None:
-        """Free the libvpx decoder (idempotent)."""
+        """Free the libvpx decoder (idempotent).
+
+        While frames decoded with ``copy=False`` are still referenced, the memory behind them
+        is freed only when the last of them is gone.
+        """
         with self._lock:
             if self._dec is not None:
-                ffi.release(self._dec)
+                if not self._leases:
+                    ffi.release(self._dec)
                 self._dec = None
 
     @property
@@ -557,13 +615,21 @@ class Vp8Decoder(Closeable):
         """Frames that failed to decode so far."""
         return self._errors
 
-    def decode(self, data: Any, pts: int = 0) -> VideoFrame | None:
+    def decode(self, data: Any, pts: int = 0, *, copy: bool = True) -> VideoFrame | None:
         """Decode one compressed VP8 frame.
 
         :param data: the frame's bytes (any bytes-like object), e.g. :attr:`EncodedFrame.data`.
         :param pts: timestamp given to the returned frame, 90 kHz ticks.
-        :returns: a new, tightly packed I420 frame; None for a frame that is not shown (a
-            hidden alt-ref frame from a file encoder).
+        :param copy: True (the default): the picture is copied into a new, tightly packed
+            frame that the caller owns.  False: no copy; the frame's planes are **read-only
+            views of libvpx's own picture** (rows with libvpx's stride).  Their memory stays
+            allocated for as long as the frame (or any of its planes) is referenced, even after
+            :meth:`close`, so reading them never crashes; but their *content* is this picture
+            only until the next :meth:`decode` on this decoder, which may overwrite it.  Use
+            the frame (convert, scale, compose, encode, display) before decoding the next one,
+            or keep a copy (``frame.to_i420()`` copies a borrowed frame).
+        :returns: the decoded frame; None for a frame that is not shown (a hidden alt-ref frame
+            from a file encoder).
         :raises CodecError: on empty, corrupt or undecodable input (libvpx's message in
             ``library_message``); the decoder stays usable.
         :raises ClosedError: after :meth:`close`.
@@ -579,17 +645,30 @@ class Vp8Decoder(Closeable):
             raise CodecError("VP8 decode: empty input (0 bytes)")
         if type(pts) is not int:
             pts = _int_arg("pts", pts, -(2**63), 2**63 - 1)
+        if copy is not True and copy is not False:
+            copy = _flag_arg("copy", copy)
         pic, got = self._pic, self._got
-        out = np.empty(self._last_size, dtype=np.uint8) if self._last_size else None
-        out_ptr = ffi.from_buffer("uint8_t[]", out) if out is not None else ffi.NULL
         with self._lock:
             dec = self._live()
-            rc = lib.cp_vp8_dec_decode(dec, buf, size, out_ptr, self._last_size, pic, got)
-            if rc == lib.CP_VPX_ERR_SPACE and got[0]:
-                need = i420_size(pic.width, pic.height)
-                out = np.empty(need, dtype=np.uint8)
-                rc = lib.cp_vp8_dec_copy(dec, ffi.from_buffer("uint8_t[]", out), need)
-                self._last_size = need
+            if self._leases and size >= 10 and not buf[0] & 1:
+                # A keyframe (VP8 frame tag bit 0 clear) may make libvpx free and reallocate
+                # its frame buffers (when its size differs from the last keyframe header libvpx
+                # read, which may have been a damaged one), under pictures still borrowed:
+                # decode it with a fresh libvpx decoder (a keyframe needs nothing from the old
+                # one); the old one lives on until its last borrowed picture is gone.
+                dec = self._dec = _new_decoder(self._threads)
+                self._leases = weakref.WeakSet()
+            if copy:
+                out = np.empty(self._last_size, dtype=np.uint8) if self._last_size else None
+                out_ptr = ffi.from_buffer("uint8_t[]", out) if out is not None else ffi.NULL
+                rc = lib.cp_vp8_dec_decode(dec, buf, size, out_ptr, self._last_size, pic, got)
+                if rc == lib.CP_VPX_ERR_SPACE and got[0]:
+                    need = i420_size(pic.width, pic.height)
+                    out = np.empty(need, dtype=np.uint8)
+                    rc = lib.cp_vp8_dec_copy(dec, ffi.from_buffer("uint8_t[]", out), need)
+                    self._last_size = need
+            else:
+                rc = lib.cp_vp8_dec_decode_ref(dec, buf, size, pic, got)
             if rc != lib.CP_VPX_OK:
                 self._errors += 1
                 self._needs_key = True
@@ -599,6 +678,16 @@ class Vp8Decoder(Closeable):
             w, h = int(pic.width), int(pic.height)
             if pic.keyframe:
                 self._needs_key = False
+            if not copy:
+                lease = _PictureLease(dec)
+                self._leases.add(lease)
+                cw, ch = (w + 1) // 2, (h + 1) // 2
+                planes, strides = pic.planes, pic.strides
+                y = np.asarray(_PlaneView(_addr(planes[0]), h, w, strides[0], lease))
+                u = np.asarray(_PlaneView(_addr(planes[1]), ch, cw, strides[1], lease))
+                v = np.asarray(_PlaneView(_addr(planes[2]), ch, cw, strides[2], lease))
+                self._frames += 1
+                return VideoFrame(y, u, v, pts)
         need = i420_size(w, h)
         assert out is not None
         if out.size != need:  # a smaller picture landed in a larger buffer
