@@ -39,6 +39,7 @@ NATIVE_TESTS := $(patsubst native/tests/%.c,build/native-tests/%,$(wildcard nati
 NATIVE_LIBS_vpx := vpx
 NATIVE_LIBS_opus := opus
 NATIVE_LIBS_sframe := libcrypto
+NATIVE_LIBS_jitter := opus
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1
 native-test: $(STAMP)/apt $(NATIVE_TESTS)
 	@set -e; for t in $(NATIVE_TESTS); do \
@@ -52,11 +53,13 @@ build/native-tests/test_cp_%: native/tests/test_cp_%.c native/src/cp_%.c native/
 # every comparison suite, with the reference implementations installed; writes the reports
 # that benchmarks/RESULTS.md is assembled from
 BENCH_SUITES ?= codecs convert sframe rtp jitter sfu
+BENCH_ARGS_sfu ?= --capacity
 bench: build
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	@mkdir -p out/bench
-	@set -e; for s in $(BENCH_SUITES); do \
-	  $(VENV)/bin/callpipe bench $$s --markdown out/bench/$$s.md --json out/bench/$$s.json; done
+	@set -e; $(foreach s,$(BENCH_SUITES),\
+	  $(VENV)/bin/callpipe bench $(s) $(BENCH_ARGS_$(s)) --markdown out/bench/$(s).md \
+	    --json out/bench/$(s).json;)
 
 $(STAMP)/apt: Makefile
 	@mkdir -p $(STAMP)

@@ -42,7 +42,7 @@ def cython_extensions() -> list[Extension]:
         ext("e2ee._sframe", "cp_sframe", **crypto),
         ext("rtp._rtp", "cp_rtp"),
         ext("rtp._rtcp", "cp_rtcp"),
-        ext("jitter._jitter", "cp_jitter"),
+        ext("jitter._jitter", "cp_jitter", **pkgconfig("opus")),
         ext("sfu._forward", "cp_forward"),
         # added as they land: media._compose, rtp._rtp, rtp._rtcp, jitter._jitter
     ]

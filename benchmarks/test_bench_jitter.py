@@ -1,5 +1,6 @@
 """pytest-benchmark timings of the audio jitter buffer: one 10 ms pull with its insert, a whole
-60 s simulation with and without the Opus codec, and one time stretch.
+60 s simulation with and without the Opus codec (the C core's own libopus decoder), libopus
+decoding the same packets alone (the bound of the Opus simulation), and one time stretch.
 
 Run: ``.venv/bin/python -m pytest benchmarks/test_bench_jitter.py --benchmark-group-by=group``.
 The quality comparison against the hindsight oracle and the speed ratios are
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from callpipe.jitter import AudioJitterBuffer, time_stretch
+from callpipe.jitter import AudioJitterBuffer, _jitter, time_stretch
 from callpipe.netsim import SimPacket, audio_schedule, simulate_audio
 
 PAYLOAD = bytes([9 << 3]) + bytes(79)
@@ -43,6 +44,12 @@ def test_simulate_60s_opus(benchmark) -> None:
     benchmark.group = "jitter-simulate-60s"
     sch = audio_schedule("wifi", 60.0, 1, "opus")
     benchmark.pedantic(simulate_audio, (sch,), rounds=3, iterations=1)
+
+
+def test_opus_decode_only_60s(benchmark) -> None:
+    benchmark.group = "jitter-simulate-60s"
+    payloads = [p.payload for p in audio_schedule("wifi", 60.0, 1, "opus").arrived()]
+    benchmark.pedantic(_jitter.opus_decode_all, (payloads,), rounds=3, iterations=1)
 
 
 def test_time_stretch_40ms(benchmark) -> None:

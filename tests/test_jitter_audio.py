@@ -20,7 +20,7 @@ from callpipe.jitter import (
     time_stretch,
 )
 from callpipe.media.frames import AudioFrame
-from callpipe.netsim import SimPacket, audio_schedule, simulate_audio, voice_signal
+from callpipe.netsim import SimPacket, audio_report, audio_schedule, simulate_audio, voice_signal
 from callpipe.netsim.models import NetworkModel
 
 FS = 48000
@@ -76,7 +76,8 @@ def test_defaults_are_neteq_and_match_the_c_core() -> None:
 
 @pytest.mark.parametrize("bad", [{"quantile": 1.5}, {"forget_factor": -0.1}, {"tick_ms": 7},
                                  {"sample_rate": 44100}, {"max_packets_in_buffer": 1},
-                                 {"nonsense": 1}, {"quantile": "abc"}])
+                                 {"nonsense": 1}, {"quantile": "abc"},
+                                 {"late_resync_packets": 0}])
 def test_bad_parameters_are_named(bad: dict[str, object]) -> None:
     with pytest.raises(JitterError) as e:
         AudioJitterBuffer(**bad)
@@ -123,10 +124,133 @@ def test_jitter_raises_the_target_and_spikes_are_ridden_with_concealment() -> No
         st = buf.stats()
         spiked_target = buf.target_delay_ms
     assert st.concealmentEvents >= 1 and st.concealedSamples >= 0.25 * FS
-    assert st.packetsDiscarded == 0  # NetEq stretches the timeline rather than dropping
-    after = ops[ops.index("expand"):]
-    assert "merge" in after  # playout resumes with the delayed packets, none dropped
+    assert "normal" in ops[ops.index("expand"):] and st.packetsPlayed >= 380  # playout resumes
     assert spiked_target >= 300  # and the target now covers such a spike
+
+
+def _spike_run(**params: object) -> tuple[dict[int, float], object, list[str]]:
+    """Packets 200..214 held up by a 300 ms spike, all arriving at once when it clears."""
+    arr = {i: i * 20.0 + 40 for i in range(400)}
+    for i in range(200, 215):
+        arr[i] = 200 * 20.0 + 40 + 300
+    with AudioJitterBuffer(**params) as buf:  # type: ignore[arg-type]
+        ops = timeline(buf, arr, 10000)
+        plays = dict(buf.take_playouts())
+        return plays, buf.stats(), ops
+
+
+def test_late_packets_are_discarded_and_the_timeline_kept() -> None:
+    plays, st, _ops = _spike_run()
+    # every packet whose slot was concealed while it was held up arrived late: discarded,
+    # counted, never played; the rest of the burst is on time and played on the old timeline
+    late = [i for i in range(200, 215) if i not in plays]
+    assert len(late) >= 12 and late == list(range(200, 200 + len(late)))
+    assert st.packetsDiscarded == st.packetsLate == len(late)
+    assert st.packetsPlayed == 400 - len(late) and st.packetsLost == 0
+    for i in late:  # each arrived after its first sample's playout time (timeline kept)
+        due = plays[199] + (i - 199) * 20.0
+        assert 4340.0 > due - 1.0, (i, due)
+    first = 200 + len(late)
+    assert abs((plays[first] - plays[199]) - (first - 199) * 20.0) < 16  # no stretch...
+    assert st.concealedSamples <= (len(late) + 1) * PKT  # ...and the gap concealed once
+
+
+def test_neteq_mode_plays_late_packets_and_stretches_the_timeline() -> None:
+    plays, st, _ops = _spike_run(discard_late_packets=False)
+    assert st.packetsDiscarded == 0 and st.packetsLate == 0 and st.packetsPlayed == 400
+    assert all(i in plays for i in range(200, 215))
+    # packet 200 is played ~300 ms late: the whole timeline slipped by the concealment
+    assert plays[200] - plays[199] > 250
+    assert all(plays[i] - i * 20.0 > plays[199] - 199 * 20.0 + 250 for i in range(200, 260))
+
+
+def _one_late(discard: bool, late_by_ms: float) -> tuple[str, object, str]:
+    """A steady 20 ms stream (arrival = send + 40 ms) in which packet 100 arrives
+    ``late_by_ms`` after its playout time; returns its insert result, the stats and the
+    operation of the pull after it."""
+    with AudioJitterBuffer(allow_time_stretching=False, discard_late_packets=discard) as buf:
+        plays: dict[int, float] = {}
+        result, op_after, due = "", "", math.inf
+        t = 0.0
+        while t < 4500:
+            for i in range(200):
+                if i != 100 and i * 20.0 + 40 == t:
+                    buf.insert(packet(i), t)
+            if not result and t >= due + late_by_ms:
+                result = buf.insert(packet(100), t)
+            if t > 199 * 20.0 + 40 and buf.done():
+                break
+            buf.pull(t)
+            if result and not op_after:
+                op_after = buf.last_operation
+            plays.update(buf.take_playouts())
+            if 99 in plays:
+                due = min(due, plays[99] + 20.0)
+            t += 10.0
+        return result, buf.stats(), op_after
+
+
+def test_a_packet_one_tick_late_is_discarded() -> None:
+    result, st, _ = _one_late(True, 10.0)
+    assert result == "late"
+    assert st.packetsLate == st.packetsDiscarded == 1 and st.packetsPlayed == 199  # type: ignore
+    assert st.concealedSamples == PKT  # type: ignore[attr-defined]  # its slot, once
+    result, st, _ = _one_late(True, -10.0)  # 10 ms early: played as usual
+    assert result == "inserted" and st.packetsDiscarded == 0 and st.concealedSamples == 0  # type: ignore
+
+
+def test_neteq_mode_merges_a_packet_one_tick_late() -> None:
+    result, st, op = _one_late(False, 10.0)
+    assert result == "inserted" and op == "merge"
+    assert st.packetsDiscarded == 0 and st.packetsPlayed == 200  # type: ignore[attr-defined]
+
+
+def _route_change(**params: object) -> tuple[dict[int, float], object]:
+    """From packet 200 on, every packet arrives 150 ms later (a route change)."""
+    arr = {i: i * 20.0 + 40 + (150.0 if i >= 200 else 0.0) for i in range(500)}
+    with AudioJitterBuffer(**params) as buf:  # type: ignore[arg-type]
+        timeline(buf, arr, 12000)
+        return dict(buf.take_playouts()), buf.stats()
+
+
+def test_late_packets_in_a_row_move_the_timeline_after_a_route_change() -> None:
+    plays, st = _route_change()
+    # late_resync_packets (3) late arrivals in a row and none on time: the delay grew for good,
+    # so the timeline moves to the third and playout goes on 150 ms later
+    assert st.lateResyncs == 1 and st.packetsLate == st.packetsDiscarded == 2  # type: ignore
+    assert 200 not in plays and 201 not in plays and all(i in plays for i in range(202, 500))
+    assert plays[202] - 202 * 20.0 > plays[199] - 199 * 20.0 + 100
+    # without the move every later packet would be late (what the parameter prevents)
+    plays, st = _route_change(late_resync_packets=10000)
+    assert st.lateResyncs == 0 and st.packetsLate >= 250  # type: ignore[attr-defined]
+
+
+def test_real_late_packets_are_discarded_and_really_late() -> None:
+    # real Opus packets over the Wi-Fi model (delay spikes): some arrive after their playout
+    sch = audio_schedule("wifi", 60.0, seed=1)
+    run = simulate_audio(sch)
+    st = run.stats
+    ids, _send, arr = sch.per_packet()
+    arrival = dict(zip(ids.tolist(), arr.tolist(), strict=True))
+    received = {i for i, a in arrival.items() if not math.isnan(a)}
+    late = sorted(received - set(run.playouts))
+    assert st.packetsLate > 5 and st.packetsDiscarded == st.packetsLate == len(late)
+    assert st.packetsPlayed + st.packetsDiscarded + st.decodeErrors == st.packetsReceived
+    played = sorted(run.playouts)
+    for i in late:
+        # its playout time on the timeline the buffer kept: that of the next packet played,
+        # less the audio between them (one pitch period of time stretching, 15 ms, tolerated)
+        k = next(j for j in played if j > i)
+        due = run.playouts[k] - (k - i) * 20.0
+        assert arrival[i] > due - 16.0, (i, arrival[i], due)
+    report = audio_report(sch, run, [])
+    assert report["lateLossRate"] == st.packetsDiscarded / st.packetsReceived > 0
+    oracle = report["oracleAtSameLateLoss"]
+    assert oracle["params"]["late_loss_rate"] == report["lateLossRate"]
+    assert 0 < oracle["lateLossRate"] <= report["lateLossRate"]  # the oracle really loses some
+    # NetEq's mode on the same packets plays them all, stretching the timeline instead
+    neteq = simulate_audio(sch, {"discard_late_packets": False}).stats
+    assert neteq.packetsLate == 0 and neteq.packetsPlayed == st.packetsReceived
 
 
 def test_loss_is_concealed_and_counted() -> None:
@@ -346,9 +470,10 @@ def test_bad_packets_raise_and_the_buffer_stays_usable() -> None:
         assert buf.pull(50.0).samples.shape == (480, 1)
 
 
-def test_garbage_payloads_with_a_real_decoder_are_concealed() -> None:
+@pytest.mark.parametrize("native", [False, True])
+def test_garbage_payloads_with_a_real_decoder_are_concealed(native: bool) -> None:
     rng = np.random.default_rng(9)
-    with OpusDecoder(FS, 1) as dec, AudioJitterBuffer(decoder=dec) as buf:
+    with OpusDecoder(FS, 1) as dec, AudioJitterBuffer(decoder="opus" if native else dec) as buf:
         for i in range(100):
             junk = bytes([0x48]) + rng.integers(0, 256, int(rng.integers(1, 200))).astype(
                 np.uint8).tobytes()
@@ -357,10 +482,91 @@ def test_garbage_payloads_with_a_real_decoder_are_concealed() -> None:
             buf.pull(i * 20.0 + 30)
             buf.pull(i * 20.0 + 40)
         st = buf.stats()
+        errors = buf.decoder_errors
     assert st.totalSamplesReceived > 0
     assert st.decodeErrors + st.packetsPlayed >= 50
+    assert st.decodeErrors > 0 and errors[-1].startswith("corrupt Opus packet (")
 
 
 def test_decoder_rate_must_match() -> None:
     with OpusDecoder(16000, 1) as dec, pytest.raises(JitterError, match="16000"):
         AudioJitterBuffer(decoder=dec)
+
+
+# -- the built-in libopus decoder (decoder="opus") -----------------------------------------------
+def _arrays(sch: object) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes], np.ndarray]:
+    rx = sch.arrived()  # type: ignore[attr-defined]
+    return (np.array([p.arrival_ms for p in rx]),
+            np.array([p.sequence_number for p in rx], np.int64),
+            np.array([p.timestamp for p in rx], np.int64), [p.payload for p in rx],
+            np.array([p.id for p in rx], np.int64))
+
+
+def test_native_opus_decoding_is_sample_identical_to_the_python_decoder() -> None:
+    # loss, jitter spikes and reordering: decode, PLC, FEC, merge, accelerate, slow down
+    model = NetworkModel(base_delay_ms=40.0, jitter="normal", jitter_mean_ms=8.0,
+                         jitter_std_ms=8.0, loss_p=0.06, loss_r=0.94, reorder_prob=0.03,
+                         spike_rate_per_min=12.0, spike_min_ms=100.0, spike_max_ms=250.0)
+    sch = audio_schedule(model, 20.0, seed=4)
+    arrival, seq, ts, payloads, ids = _arrays(sch)
+    end = float(arrival[-1]) + 3000
+    runs = []
+    for native in (False, True):
+        rec = np.zeros((int(end / 10 + 2) * 480, 1), np.int16)
+        with OpusDecoder(FS, 1) as dec, AudioJitterBuffer(
+            decoder="opus" if native else dec
+        ) as buf:
+            assert buf.native_decoder is native
+            pulls, ops, inserts, plays = buf.core.run_schedule(
+                arrival, seq, ts, payloads, ids, 0.0, end, rec)
+            runs.append((rec[: pulls * 480], ops, inserts, plays, buf.stats(),
+                         buf.decoder_errors))
+    (py_pcm, py_ops, py_ins, py_plays, py_st, _), (c_pcm, c_ops, c_ins, c_plays, c_st, c_err) = runs
+    names = {_jitter.OPERATIONS[i]: n for i, n in enumerate(c_ops)}
+    for op in ("normal", "expand", "merge", "fec", "accelerate", "preemptive_expand"):
+        assert names[op] > 0, (op, names)
+    assert np.array_equal(py_pcm, c_pcm) and np.abs(c_pcm.astype(np.int32)).max() > 1000
+    assert py_ops == c_ops and py_ins == c_ins and py_st == c_st and not c_err
+    for a, b in zip(py_plays, c_plays, strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_native_opus_through_the_per_packet_api_matches_the_python_decoder() -> None:
+    # the receive pipeline's calls: insert_raw per packet, pull per 10 ms
+    lost = {i for i in range(10, 140) if i % 6 == 3}
+    pcm = voice_signal(3.0, seed=5)
+    with OpusEncoder(FS, 1, 24, "voip", fec=True, expected_loss_pct=20) as enc:
+        pkts = [enc.encode(AudioFrame(np.ascontiguousarray(pcm[i * PKT : (i + 1) * PKT]), FS))
+                for i in range(150)]
+    outs = []
+    for native in (False, True):
+        with OpusDecoder(FS, 1) as dec, AudioJitterBuffer(
+            decoder="opus" if native else dec
+        ) as buf:
+            frames = []
+            for k in range(330):
+                i, t = k // 2, k * 10.0
+                if k % 2 == 0 and i < 150 and i not in lost:
+                    buf.insert_raw(i, i * PKT, pkts[i], t)
+                frames.append(buf.pull(t + 30).samples)
+            outs.append((np.concatenate(frames), buf.stats()))
+    assert np.array_equal(outs[0][0], outs[1][0])
+    assert outs[0][1] == outs[1][1] and outs[1][1].fecRecoveredFrames > 0
+
+
+def test_opus_decode_all_matches_the_decoder_object() -> None:
+    pcm = voice_signal(1.0, seed=2)
+    with OpusEncoder(FS, 1, 32, "voip") as enc:
+        pkts = [enc.encode(AudioFrame(np.ascontiguousarray(pcm[i * PKT : (i + 1) * PKT]), FS))
+                for i in range(50)]
+    assert _jitter.opus_decode_all(pkts) == 50 * PKT
+    assert _jitter.opus_decode_all(pkts + [b"\xff\xff\xff"]) == 50 * PKT  # refused, not counted
+
+
+def test_native_decoder_needs_an_opus_rate_and_a_known_name() -> None:
+    with pytest.raises(JitterError, match="32000 Hz"):
+        AudioJitterBuffer(decoder="opus", sample_rate=32000)
+    with pytest.raises(JitterError, match="'vorbis'"):
+        AudioJitterBuffer(decoder="vorbis")  # type: ignore[arg-type]
+    with AudioJitterBuffer(decoder="opus", sample_rate=16000, channels=2) as buf:
+        assert buf.native_decoder and buf.pull(0.0).samples.shape == (160, 2)

@@ -2,6 +2,7 @@
 #include "callpipe/cp_jitter.h"
 
 #include <math.h>
+#include <opus.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,6 +103,7 @@ struct cp_jb {
     double target_ms, unlimited_ms, packet_len_ms;
     /* playout */
     int started, resync, last_mode, last_op, fatal, concealing;
+    int32_t late_run; /* late arrivals in a row (discard_late_packets) */
     double last_now;
     int64_t play_ts, generated, ticks_since_stretch;
     double expand_run_ms, event_ms;
@@ -147,6 +149,8 @@ void cp_jb_config_default(cp_jb_config *c) {
     c->stable_delay_mode = 1;
     c->target_level_window_ms = 100.0;
     c->use_fec = 1;
+    c->discard_late_packets = 1;
+    c->late_resync_packets = 3;
 }
 
 static int rate_ok(int32_t fs) {
@@ -177,7 +181,8 @@ int cp_jb_config_check(const cp_jb_config *c) {
         !in_range(c->fast_accelerate_corr_threshold, -1.0, 1.0) ||
         !in_range(c->silence_rms, 0.0, 32768.0) || !in_range(c->postpone_decoding_level, 0.0, 10.0) ||
         !in_range(c->expand_mute_ms, 0.0, 10000.0) || !in_range(c->dead_band_extra_ms, 0.0, 10000.0) ||
-        !in_range(c->target_level_window_ms, 0.0, 10000.0))
+        !in_range(c->target_level_window_ms, 0.0, 10000.0) || c->late_resync_packets < 1 ||
+        c->late_resync_packets > 10000)
         return CP_JB_EINVAL;
     return CP_JB_OK;
 }
@@ -440,6 +445,14 @@ static void flush_packets(cp_jb *jb) {
     jb->resync = 1;
 }
 
+/* The first timestamp not yet played out: the end of the decoded audio, plus (with
+ * discard_late_packets) the concealment generated since -- a packet starting before it is late. */
+static int64_t playout_point(const cp_jb *jb) {
+    int64_t t = jb->play_ts;
+    if (jb->c.discard_late_packets && jb->last_mode == CP_JB_OP_EXPAND) t += jb->generated;
+    return t;
+}
+
 int cp_jb_insert(cp_jb *jb, uint16_t seq, uint32_t timestamp, const unsigned char *payload,
                  int32_t len, int32_t duration_samples, int32_t dtx, double now_ms, int64_t id) {
     if (!jb || len < 0 || len > 65535 || (len > 0 && !payload) || now_ms != now_ms) return CP_JB_EINVAL;
@@ -489,9 +502,22 @@ int cp_jb_insert(cp_jb *jb, uint16_t seq, uint32_t timestamp, const unsigned cha
     } else {
         history_insert(jb, et, now_ms);
     }
-    if (jb->started && !jb->resync && et < jb->play_ts) {
-        jb->st.packets_discarded++;
-        return CP_JB_LATE;
+    if (jb->started && !jb->resync) {
+        int64_t point = playout_point(jb);
+        int late = et < jb->play_ts; /* behind decoded audio: always late */
+        if (!late && et < point) {    /* in audio already concealed */
+            jb->late_run++;
+            /* discarded now unless it may be the one the timeline moves to (cp_jb_pull) */
+            late = jb->late_run < jb->c.late_resync_packets ||
+                   (jb->npk > 0 && jb->pk[jb->npk - 1]->ts >= point);
+        } else if (!late) {
+            jb->late_run = 0;
+        }
+        if (late) {
+            jb->st.packets_discarded++;
+            jb->st.packets_late++;
+            return CP_JB_LATE;
+        }
     }
     pkt_t *p = jb->pool[--jb->npool];
     if (p->cap < len) {
@@ -765,7 +791,9 @@ static int decide(cp_jb *jb, double now, int allow_stretch, int have_decoder) {
     if (after_conceal && !next->dtx &&
         buffer_span_ms(jb, now, 1) < c->postpone_decoding_level * target) {
         if (jb->last_mode == CP_JB_OP_CNG && c->stable_delay_mode) return CP_JB_OP_CNG;
-        if (jb->last_mode == CP_JB_OP_EXPAND && jb->expand_run_ms > c->expand_mute_ms)
+        /* (not when late packets are discarded: waiting would make the waiting ones late) */
+        if (jb->last_mode == CP_JB_OP_EXPAND && jb->expand_run_ms > c->expand_mute_ms &&
+            !c->discard_late_packets)
             return CP_JB_OP_EXPAND;
     }
     if (next->ts == jb->play_ts) {
@@ -916,11 +944,25 @@ int cp_jb_pull(cp_jb *jb, double now_ms, cp_jb_decode_fn fn, void *ctx, int16_t 
     jb->fatal = 0;
     jb->ticks_since_stretch++;
     /* packets whose time has passed (NetEq DiscardOldPackets) */
-    if (jb->started && !jb->resync) {
-        while (jb->npk > 0 && jb->pk[0]->ts < jb->play_ts) {
+    if (jb->started && !jb->resync && jb->npk > 0) {
+        int64_t point = playout_point(jb);
+        /* with discard_late_packets, late_resync_packets late arrivals in a row and nothing on
+         * time: the delay has grown for good (a route change, a queue), so the timeline moves
+         * to the newest of them instead of concealing on */
+        const pkt_t *newest = jb->pk[jb->npk - 1];
+        int keep = jb->c.discard_late_packets && newest->ts < point && newest->ts >= jb->play_ts &&
+                   jb->late_run >= jb->c.late_resync_packets;
+        while (jb->npk > keep && jb->pk[0]->ts < point) {
             pkt_release(jb, jb->pk[0]);
             pkt_remove_front(jb);
             jb->st.packets_discarded++;
+            jb->st.packets_late++;
+        }
+        if (keep) {
+            jb->play_ts = jb->pk[0]->ts;
+            jb->generated = 0;
+            jb->late_run = 0;
+            jb->st.late_resyncs++;
         }
     }
     if (!jb->started) {
@@ -994,4 +1036,81 @@ int32_t cp_jb_take_playouts(cp_jb *jb, cp_jb_playout *out, int32_t max) {
     jb->played_head = (jb->played_head + n) % PLAYOUT_RING;
     jb->played_count -= n;
     return n;
+}
+
+/* ---- built-in Opus decoding ----------------------------------------------------------------- */
+struct cp_jb_opus {
+    OpusDecoder *st;
+    int32_t unit, max;        /* 2.5 ms and 120 ms in samples per channel */
+    int64_t failures;
+    int32_t last_code, last_kind, last_len;
+};
+
+int cp_jb_opus_new(cp_jb_opus **out, int32_t sample_rate, int32_t channels) {
+    if (!out) return CP_JB_EINVAL;
+    *out = NULL;
+    if ((sample_rate != 8000 && sample_rate != 12000 && sample_rate != 16000 &&
+         sample_rate != 24000 && sample_rate != 48000) ||
+        channels < 1 || channels > 2)
+        return CP_JB_EINVAL;
+    cp_jb_opus *d = calloc(1, sizeof *d);
+    if (!d) return CP_JB_ENOMEM;
+    int err = OPUS_OK;
+    d->st = opus_decoder_create(sample_rate, channels, &err);
+    if (!d->st || err != OPUS_OK) {
+        if (d->st) opus_decoder_destroy(d->st);
+        free(d);
+        return err == OPUS_ALLOC_FAIL ? CP_JB_ENOMEM : CP_JB_EINVAL;
+    }
+    d->unit = sample_rate / 400;
+    d->max = CP_JB_MAX_PACKET_MS * sample_rate / 1000;
+    *out = d;
+    return CP_JB_OK;
+}
+
+void cp_jb_opus_free(cp_jb_opus *d) {
+    if (!d) return;
+    opus_decoder_destroy(d->st);
+    free(d);
+}
+
+static int32_t opus_failed(cp_jb_opus *d, int32_t code, int32_t kind, int32_t len) {
+    d->failures++;
+    d->last_code = code;
+    d->last_kind = kind;
+    d->last_len = len;
+    return -1;
+}
+
+int32_t cp_jb_opus_decode(void *ctx, const unsigned char *payload, int32_t len, int32_t fec,
+                          int32_t want, int16_t *pcm, int32_t cap) {
+    cp_jb_opus *d = ctx;
+    if (!d || !pcm || cap <= 0) return -1;
+    if (!payload || fec) { /* concealment or FEC: exactly `want` samples, a multiple of 2.5 ms */
+        int32_t kind = payload ? CP_JB_OPUS_FEC : CP_JB_OPUS_PLC;
+        if (payload && len <= 0) return opus_failed(d, OPUS_INVALID_PACKET, kind, len);
+        if (want <= 0 || want % d->unit || want > d->max || want > cap)
+            return opus_failed(d, OPUS_BAD_ARG, kind, len);
+        int rc = opus_decode(d->st, payload, payload ? len : 0, pcm, want, payload ? 1 : 0);
+        return rc < 0 ? opus_failed(d, rc, kind, len) : rc;
+    }
+    if (len <= 0) return opus_failed(d, OPUS_INVALID_PACKET, CP_JB_OPUS_DECODE, len);
+    int n = opus_decoder_get_nb_samples(d->st, payload, len);
+    if (n < 0) return opus_failed(d, n, CP_JB_OPUS_DECODE, len);
+    if (n > cap) return opus_failed(d, OPUS_BUFFER_TOO_SMALL, CP_JB_OPUS_DECODE, len);
+    int rc = opus_decode(d->st, payload, len, pcm, n, 0);
+    return rc < 0 ? opus_failed(d, rc, CP_JB_OPUS_DECODE, len) : rc;
+}
+
+int64_t cp_jb_opus_failures(const cp_jb_opus *d, int32_t *last_code, int32_t *last_kind,
+                            int32_t *last_len) {
+    if (!d) return 0;
+    if (last_code) *last_code = d->last_code;
+    if (last_kind) *last_kind = d->last_kind;
+    if (last_len) *last_len = d->last_len;
+    return d->failures;
+}
+
+const char *cp_jb_opus_strerror(int32_t code) {
+    return opus_strerror(code);
 }

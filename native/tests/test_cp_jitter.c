@@ -1,9 +1,11 @@
 /* cp_jitter under the sanitizers: timelines with injected time (steady, loss, duplicates, late,
  * reorder, overflow), the delay estimate, time stretching of a tone, the Opus TOC reader, decoder
- * callback failures, and random calls (errors allowed, crashes and leaks not). */
+ * callback failures, the built-in libopus decoder against plain libopus calls, and random calls
+ * (errors allowed, crashes and leaks not). */
 #include "callpipe/cp_jitter.h"
 #include "check.h"
 #include <math.h>
+#include <opus.h>
 #include <string.h>
 
 enum { FS = 48000, PKT = 960, TICK = 480 };
@@ -145,6 +147,51 @@ static void test_late_and_reorder(void) {
           "15 ms reordering absorbed: discarded %lld concealed %lld", (long long)st.packets_discarded,
           (long long)st.concealed_samples);
     CHECK(st.packets_played == 1000, "played %lld", (long long)st.packets_played);
+    cp_jb_free(jb);
+}
+
+/* Late packets: a 300 ms spike whose packets arrive together (the late ones discarded, the
+ * timeline kept; NetEq's mode plays them all), and a 150 ms route change (the timeline moves
+ * after late_resync_packets late arrivals in a row). */
+static double burst(int i) { return (i >= 200 && i < 215) ? 200 * 20.0 + 340 - i * 20.0 : 40.0; }
+static double shift(int i) { return i >= 200 ? 190.0 : 40.0; }
+static void neteq_mode(cp_jb_config *c) { c->discard_late_packets = 0; }
+static void never_resync(cp_jb_config *c) { c->late_resync_packets = 10000; }
+static void test_late_policies(void) {
+    int ops[9] = {0};
+    cp_jb_stats st;
+    reset_inserted();
+    cp_jb *jb = make(NULL);
+    run(jb, burst, 400, 12000, ops);
+    cp_jb_get_stats(jb, &st);
+    CHECK(st.packets_late >= 12 && st.packets_late <= 15 && st.packets_discarded == st.packets_late &&
+              st.late_resyncs == 0 && st.packets_played + st.packets_late == 400,
+          "spike: late %lld resyncs %lld played %lld", (long long)st.packets_late,
+          (long long)st.late_resyncs, (long long)st.packets_played);
+    cp_jb_free(jb);
+
+    reset_inserted();
+    jb = make(neteq_mode);
+    run(jb, burst, 400, 12000, ops);
+    cp_jb_get_stats(jb, &st);
+    CHECK(st.packets_discarded == 0 && st.packets_played == 400, "NetEq mode: discarded %lld",
+          (long long)st.packets_discarded);
+    cp_jb_free(jb);
+
+    reset_inserted();
+    jb = make(NULL);
+    run(jb, shift, 500, 12000, ops);
+    cp_jb_get_stats(jb, &st);
+    CHECK(st.late_resyncs == 1 && st.packets_late == 2 && st.packets_played == 498,
+          "route change: resyncs %lld late %lld", (long long)st.late_resyncs, (long long)st.packets_late);
+    cp_jb_free(jb);
+
+    reset_inserted();
+    jb = make(never_resync);
+    run(jb, shift, 500, 12000, ops);
+    cp_jb_get_stats(jb, &st);
+    CHECK(st.late_resyncs == 0 && st.packets_late >= 250, "no resync: late %lld",
+          (long long)st.packets_late);
     cp_jb_free(jb);
 }
 
@@ -318,6 +365,10 @@ static void test_config_and_args(void) {
     c.tick_ms = 7;
     CHECK(cp_jb_new(&jb, &c) == CP_JB_EINVAL, "bad tick");
     cp_jb_config_default(&c);
+    CHECK(c.discard_late_packets == 1 && c.late_resync_packets == 3, "late-packet defaults");
+    c.late_resync_packets = 0;
+    CHECK(cp_jb_new(&jb, &c) == CP_JB_EINVAL, "late_resync_packets 0");
+    cp_jb_config_default(&c);
     c.forget_factor = NAN;
     CHECK(cp_jb_new(&jb, &c) == CP_JB_EINVAL, "NaN");
     CHECK(cp_jb_new(&jb, NULL) == CP_JB_OK && jb, "NULL config = defaults");
@@ -357,7 +408,119 @@ static void test_random_calls(void) {
     cp_jb_free(jb);
 }
 
+/* 100 real Opus packets (VoIP, 24 kbps, in-band FEC) of a harmonic voice-like signal. */
+enum { NPKT = 100 };
+static unsigned char opus_pk[NPKT][400];
+static int32_t opus_len[NPKT];
+static void encode_packets(void) {
+    int err = 0;
+    OpusEncoder *enc = opus_encoder_create(FS, 1, OPUS_APPLICATION_VOIP, &err);
+    CHECK(enc && err == OPUS_OK, "encoder: %d", err);
+    if (!enc) return;
+    CHECK(opus_encoder_ctl(enc, OPUS_SET_BITRATE(24000)) == OPUS_OK, "bitrate");
+    CHECK(opus_encoder_ctl(enc, OPUS_SET_INBAND_FEC(1)) == OPUS_OK, "fec");
+    CHECK(opus_encoder_ctl(enc, OPUS_SET_PACKET_LOSS_PERC(20)) == OPUS_OK, "loss");
+    int16_t pcm[PKT];
+    double ph = 0;
+    for (int i = 0; i < NPKT; i++) {
+        for (int k = 0; k < PKT; k++) {
+            double f0 = 140.0 + 40.0 * sin(2 * M_PI * (i * PKT + k) / (FS * 1.3));
+            ph += 2 * M_PI * f0 / FS;
+            double x = 0;
+            for (int h = 1; h <= 8; h++) x += sin(h * ph) / h;
+            pcm[k] = (int16_t)(5000.0 * x * (0.6 + 0.4 * sin(2 * M_PI * 4.0 * (i * PKT + k) / FS)));
+        }
+        opus_len[i] = opus_encode(enc, pcm, PKT, opus_pk[i], sizeof opus_pk[i]);
+        CHECK(opus_len[i] > 2, "encode %d: %d", i, (int)opus_len[i]);
+    }
+    opus_encoder_destroy(enc);
+}
+
+/* cp_jb_opus_decode gives exactly what plain libopus calls give: decode, PLC and FEC. */
+static void test_opus_decoder_matches_libopus(void) {
+    cp_jb_opus *d = NULL;
+    CHECK(cp_jb_opus_new(&d, FS, 1) == CP_JB_OK && d, "cp_jb_opus_new");
+    int err = 0;
+    OpusDecoder *ref = opus_decoder_create(FS, 1, &err);
+    CHECK(ref && err == OPUS_OK, "reference decoder");
+    if (!d || !ref) return;
+    int16_t a[5760], b[5760];
+    int same = 1, loud = 0;
+    for (int i = 0; i < NPKT; i++) {
+        int32_t na, nb;
+        if (i % 7 == 3) { /* lost: PLC, 20 ms */
+            na = cp_jb_opus_decode(d, NULL, 0, 0, PKT, a, PKT);
+            nb = opus_decode(ref, NULL, 0, b, PKT, 0);
+        } else if (i % 7 == 4) { /* the one before was lost: rebuild it from FEC, then decode */
+            na = cp_jb_opus_decode(d, opus_pk[i], opus_len[i], 1, PKT, a, PKT);
+            nb = opus_decode(ref, opus_pk[i], opus_len[i], b, PKT, 1);
+            same &= na == nb && na == PKT && !memcmp(a, b, sizeof(int16_t) * PKT);
+            na = cp_jb_opus_decode(d, opus_pk[i], opus_len[i], 0, 0, a, 5760);
+            nb = opus_decode(ref, opus_pk[i], opus_len[i], b, 5760, 0);
+        } else {
+            na = cp_jb_opus_decode(d, opus_pk[i], opus_len[i], 0, 0, a, 5760);
+            nb = opus_decode(ref, opus_pk[i], opus_len[i], b, 5760, 0);
+        }
+        same &= na == nb && na == PKT && !memcmp(a, b, sizeof(int16_t) * PKT);
+        for (int k = 0; k < PKT && na == PKT; k++) loud |= abs(a[k]) > 1000;
+    }
+    CHECK(same && loud, "decode / PLC / FEC identical to libopus (same %d, loud %d)", same, loud);
+    CHECK(cp_jb_opus_failures(d, NULL, NULL, NULL) == 0, "no failures yet");
+    /* failures: recorded, -1 returned, the decoder stays usable */
+    unsigned char junk[3] = {0xFF, 0xFF, 0xFF};
+    CHECK(cp_jb_opus_decode(d, junk, 3, 0, 0, a, 5760) == -1, "garbage refused");
+    int32_t code = 0, kind = -1, len = 0;
+    CHECK(cp_jb_opus_failures(d, &code, &kind, &len) == 1 && code < 0 &&
+              kind == CP_JB_OPUS_DECODE && len == 3, "failure recorded: %d %d %d", code, kind, len);
+    CHECK(cp_jb_opus_strerror(code) && strlen(cp_jb_opus_strerror(code)) > 0, "message");
+    CHECK(cp_jb_opus_decode(d, opus_pk[0], opus_len[0], 0, 0, a, 100) == -1, "cap too small");
+    CHECK(cp_jb_opus_decode(d, NULL, 0, 0, 100, a, 960) == -1, "PLC not a multiple of 2.5 ms");
+    CHECK(cp_jb_opus_decode(d, opus_pk[0], opus_len[0], 1, 960, a, 480) == -1, "FEC beyond cap");
+    cp_jb_opus_failures(d, &code, &kind, &len);
+    CHECK(kind == CP_JB_OPUS_FEC && code == OPUS_BAD_ARG, "FEC failure kind %d code %d", kind, code);
+    CHECK(cp_jb_opus_decode(NULL, NULL, 0, 0, 960, a, 960) == -1, "NULL context");
+    CHECK(cp_jb_opus_decode(d, opus_pk[1], opus_len[1], 0, 0, a, 5760) == PKT, "usable afterwards");
+    cp_jb_opus *bad = NULL;
+    CHECK(cp_jb_opus_new(&bad, 44100, 1) == CP_JB_EINVAL && !bad, "44.1 kHz refused");
+    CHECK(cp_jb_opus_new(&bad, FS, 3) == CP_JB_EINVAL && !bad, "3 channels refused");
+    CHECK(cp_jb_opus_new(NULL, FS, 1) == CP_JB_EINVAL, "NULL out");
+    cp_jb_opus_free(NULL);
+    opus_decoder_destroy(ref);
+    cp_jb_opus_free(d);
+}
+
+/* The buffer driving the built-in decoder: real audio out, FEC rebuilds the lost frames. */
+static void test_buffer_with_opus(void) {
+    cp_jb *jb = make(NULL);
+    cp_jb_opus *d = NULL;
+    CHECK(cp_jb_opus_new(&d, FS, 1) == CP_JB_OK, "decoder");
+    int16_t out[TICK];
+    int ops[9] = {0};
+    double energy = 0;
+    for (int k = 0; k < 2 * NPKT + 20; k++) {
+        int i = k / 2;
+        if (k % 2 == 0 && i < NPKT && i % 9 != 4)
+            CHECK(cp_jb_insert(jb, (uint16_t)i, (uint32_t)(i * PKT), opus_pk[i], opus_len[i], 0, 0,
+                               k * 10.0, i) >= 0, "insert");
+        int op = cp_jb_pull(jb, k * 10.0 + 40, cp_jb_opus_decode, d, out, TICK);
+        CHECK(op >= 0 && op <= CP_JB_OP_CNG, "pull %d", op);
+        if (op >= 0 && op <= 8) ops[op]++;
+        for (int s = 0; s < TICK; s++) energy += (double)out[s] * out[s];
+    }
+    cp_jb_stats st;
+    cp_jb_get_stats(jb, &st);
+    CHECK(st.fec_recovered_frames >= 10 && ops[CP_JB_OP_FEC] >= 10, "FEC used: %lld",
+          (long long)st.fec_recovered_frames);
+    CHECK(st.decode_errors == 0 && cp_jb_opus_failures(d, NULL, NULL, NULL) == 0, "no errors");
+    CHECK(sqrt(energy / (TICK * (2.0 * NPKT + 20))) > 500, "real audio out");
+    cp_jb_opus_free(d);
+    cp_jb_free(jb);
+}
+
 int main(void) {
+    encode_packets();
+    test_opus_decoder_matches_libopus();
+    test_buffer_with_opus();
     test_config_and_args();
     test_toc();
     test_time_stretch();
@@ -366,6 +529,7 @@ int main(void) {
     test_loss_no_fec();
     test_late_and_reorder();
     test_spikes_raise_target();
+    test_late_policies();
     test_duplicates_and_overflow();
     test_decoder_failures();
     test_random_calls();

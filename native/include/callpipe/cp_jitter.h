@@ -13,10 +13,21 @@
  * (slow down) / expand (concealment) / merge / FEC / comfort noise.  Time stretching is a
  * pitch-synchronous overlap-add (cp_jb_time_stretch) on the decoded PCM, so pitch is kept.
  *
- * Decoding is the caller's: the buffer calls a cp_jb_decode_fn with a packet to decode, with a
- * packet whose in-band FEC data should rebuild the frame before it, or with no packet to conceal
- * (packet loss concealment).  A NULL decoder selects a built-in stand-in (a 200 Hz tone for every
- * packet, silence for concealment) that lets simulations run without a codec.
+ * Late packets (discard_late_packets, the default): a packet whose first sample's playout time
+ * has passed -- its slot already decoded, or concealed while it was missing -- is discarded and
+ * counted (packets_discarded, packets_late) and the timeline is kept, as under a playout
+ * deadline; when late_resync_packets late packets arrive in a row with none on time the delay
+ * has grown for good, and the timeline moves to the newest of them (late_resyncs).  With
+ * discard_late_packets = 0 the buffer does what NetEq does: concealment does not advance the
+ * timeline, so the expected packet is played whenever it comes (the delay grows by the
+ * concealment) and only packets behind decoded audio are late.
+ *
+ * Decoding goes through a cp_jb_decode_fn: with a packet to decode, with a packet whose in-band
+ * FEC data should rebuild the frame before it, or with no packet to conceal (packet loss
+ * concealment).  cp_jb_opus_decode is one, over libopus (a cp_jb_opus as its context), so that a
+ * whole pull -- decoding, PLC and FEC included -- is one C call; the caller may pass its own.
+ * A NULL decoder selects a built-in stand-in (a 200 Hz tone for every packet, silence for
+ * concealment) that lets simulations run without a codec.
  *
  * All functions return CP_JB_OK (0) or a non-negative result on success, a negative cp_jb_status
  * on failure; a failed call leaves the buffer usable.  Not thread-safe: one buffer per stream,
@@ -40,7 +51,8 @@ enum cp_jb_status {
 enum cp_jb_insert_result {
     CP_JB_INSERTED = 0,  /* stored for playout */
     CP_JB_DUPLICATE = 1, /* the same sequence number or timestamp was already received: dropped */
-    CP_JB_LATE = 2,      /* its timestamp was already played out: discarded (packetsDiscarded) */
+    CP_JB_LATE = 2,      /* its timestamp was already played out (or concealed, with
+                            discard_late_packets): discarded (packetsDiscarded) */
     CP_JB_FLUSHED = 3    /* the buffer was full: every stored packet was discarded, this one kept */
 };
 
@@ -108,6 +120,18 @@ typedef struct cp_jb_config {
                                             ms: 100 */
     int32_t use_fec;                     /* rebuild a lost frame from the next packet's in-band
                                             FEC: 1 */
+    int32_t discard_late_packets;        /* a packet whose first sample's playout time has passed
+                                            -- its slot already played or concealed -- is
+                                            discarded (packetsDiscarded) and the timeline is kept:
+                                            1.  0: NetEq's choice, the expected packet is played
+                                            whenever it arrives and the timeline stretches by the
+                                            concealment (only packets behind decoded audio are
+                                            late) */
+    int32_t late_resync_packets;         /* with discard_late_packets: after this many late
+                                            arrivals in a row with no packet on time, the delay
+                                            has grown for good (route change, queue): the
+                                            timeline moves to the newest late packet, which is
+                                            played (1..10000): 3 */
 } cp_jb_config;
 
 /* Lifetime statistics (never reset).  Names follow W3C webrtc-stats where one exists. */
@@ -115,6 +139,8 @@ typedef struct cp_jb_stats {
     int64_t packets_received;            /* unique packets inserted (duplicates excluded) */
     int64_t packets_lost;                /* RFC 3550: expected - received */
     int64_t packets_discarded;           /* arrived after their time, or flushed */
+    int64_t packets_late;                /* the part of packets_discarded that arrived late */
+    int64_t late_resyncs;                /* timeline moves to a late packet (late_resync_packets) */
     int64_t packets_duplicated;          /* duplicates dropped at insert */
     int64_t packets_played;              /* packets whose first sample was played */
     int64_t fec_recovered_frames;        /* lost frames rebuilt from in-band FEC */
@@ -207,5 +233,36 @@ int32_t cp_jb_time_stretch(const int16_t *in, int32_t n, int32_t channels, int32
 
 /* Samples per channel of an Opus packet at sample_rate (RFC 6716 TOC), or -1 when malformed. */
 int32_t cp_jb_opus_packet_samples(const unsigned char *packet, int32_t len, int32_t sample_rate);
+
+/* ---- built-in Opus decoding (libopus) -------------------------------------------------------
+ * A libopus decoder the buffer drives through cp_jb_opus_decode, with no crossing back into the
+ * caller per decode.  sample_rate: 8000, 12000, 16000, 24000 or 48000 Hz; channels: 1 or 2.
+ * Returns CP_JB_OK, CP_JB_EINVAL (unsupported rate or channels) or CP_JB_ENOMEM. */
+typedef struct cp_jb_opus cp_jb_opus;
+
+/* What a failed decode was doing (cp_jb_opus_last_failure). */
+enum cp_jb_opus_kind {
+    CP_JB_OPUS_DECODE = 0, /* decoding a packet */
+    CP_JB_OPUS_PLC = 1,    /* packet loss concealment */
+    CP_JB_OPUS_FEC = 2     /* rebuilding a lost frame from in-band FEC data */
+};
+
+int cp_jb_opus_new(cp_jb_opus **out, int32_t sample_rate, int32_t channels);
+void cp_jb_opus_free(cp_jb_opus *dec);
+
+/* A cp_jb_decode_fn (ctx: a cp_jb_opus).  Exactly what the Python decoder path does with
+ * callpipe.codecs.OpusDecoder: payload NULL -> opus_decode(NULL, want) (PLC); fec -> opus_decode
+ * of the packet's FEC data for `want` samples; else the packet is decoded (refused with -1 when
+ * it holds more than cap samples per channel).  A libopus failure returns -1 (the buffer
+ * conceals instead) and is recorded for cp_jb_opus_last_failure. */
+int32_t cp_jb_opus_decode(void *ctx, const unsigned char *payload, int32_t len, int32_t fec,
+                          int32_t want, int16_t *pcm, int32_t cap);
+
+/* Failed decodes so far; the last one's libopus error code (0 = none), its cp_jb_opus_kind and
+ * its payload length in bytes go to the non-NULL pointers. */
+int64_t cp_jb_opus_failures(const cp_jb_opus *dec, int32_t *last_code, int32_t *last_kind,
+                            int32_t *last_len);
+/* libopus's message for an error code (opus_strerror). */
+const char *cp_jb_opus_strerror(int32_t code);
 
 #endif /* CALLPIPE_CP_JITTER_H */

@@ -27,6 +27,10 @@ def time_stretch(
 ) -> tuple[npt.NDArray[np.int16], int, float]: ...
 def opus_packet_samples(packet: bytes, sample_rate: int) -> int: ...
 
+OPUS_SAMPLE_RATES: tuple[int, ...]
+
+def opus_decode_all(payloads: list[bytes], sample_rate: int = ..., channels: int = ...) -> int: ...
+
 class AudioJitterCore:
     sample_rate: int
     channels: int
@@ -37,6 +41,8 @@ class AudioJitterCore:
     def close(self) -> None: ...
     @property
     def closed(self) -> bool: ...
+    @property
+    def native_decoder(self) -> bool: ...
     def insert(
         self,
         seq: int,

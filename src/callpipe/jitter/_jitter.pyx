@@ -3,10 +3,14 @@
 
 Low level; the public API is :mod:`callpipe.jitter.audio`.  Configuration travels as a dict with
 every field of ``cp_jb_config`` (see :func:`default_config`); statistics come back as dicts keyed
-by webrtc-stats names.  Decoding is delegated to a Python decoder object (anything with
-``decode(packet | None, fec=False, duration_ms=None) -> AudioFrame``, e.g.
-:class:`callpipe.codecs.OpusDecoder`) through a C callback; ``decoder=None`` selects the C
-stand-in (a tone per packet, silence for concealment) used for codec-free simulations.
+by webrtc-stats names.  Decoding, by ``decoder``:
+
+* ``"opus"``: the C core's own libopus decoder (``cp_jb_opus_decode``): a pull, with its
+  decoding, PLC and FEC, is one C call;
+* a Python decoder object (anything with ``decode(packet | None, fec=False, duration_ms=None)
+  -> AudioFrame``, e.g. :class:`callpipe.codecs.OpusDecoder`), called back from C;
+* ``None``: the C stand-in (a tone per packet, silence for concealment) for codec-free
+  simulations.
 
 Calls are short (microseconds) and may call back into Python, so the GIL is held throughout.
 """
@@ -76,11 +80,15 @@ cdef extern from "callpipe/cp_jitter.h":
         int32_t stable_delay_mode
         double target_level_window_ms
         int32_t use_fec
+        int32_t discard_late_packets
+        int32_t late_resync_packets
 
     ctypedef struct cp_jb_stats:
         int64_t packets_received
         int64_t packets_lost
         int64_t packets_discarded
+        int64_t packets_late
+        int64_t late_resyncs
         int64_t packets_duplicated
         int64_t packets_played
         int64_t fec_recovered_frames
@@ -143,6 +151,22 @@ cdef extern from "callpipe/cp_jitter.h":
     int32_t cp_jb_opus_packet_samples(const unsigned char *packet, int32_t len,
                                       int32_t sample_rate)
 
+    ctypedef struct cp_jb_opus:
+        pass
+
+    enum:
+        CP_JB_OPUS_DECODE
+        CP_JB_OPUS_PLC
+        CP_JB_OPUS_FEC
+
+    int cp_jb_opus_new(cp_jb_opus **out, int32_t sample_rate, int32_t channels)
+    void cp_jb_opus_free(cp_jb_opus *dec)
+    int32_t cp_jb_opus_decode(void *ctx, const unsigned char *payload, int32_t len, int32_t fec,
+                              int32_t want, int16_t *pcm, int32_t cap)
+    int64_t cp_jb_opus_failures(const cp_jb_opus *dec, int32_t *last_code, int32_t *last_kind,
+                                int32_t *last_len)
+    const char *cp_jb_opus_strerror(int32_t code)
+
 
 class JitterError(CallpipeError, ValueError):
     """A jitter-buffer argument or configuration value is invalid."""
@@ -170,7 +194,8 @@ N_OPERATIONS = 9
 _INT_FIELDS = (
     "sample_rate", "channels", "bucket_ms", "buckets", "use_reorder_optimizer",
     "max_packets_in_buffer", "allow_time_stretching", "enable_fast_accelerate",
-    "min_timescale_interval_ticks", "stable_delay_mode", "use_fec",
+    "min_timescale_interval_ticks", "stable_delay_mode", "use_fec", "discard_late_packets",
+    "late_resync_packets",
 )
 
 
@@ -196,6 +221,8 @@ cdef dict _config_to_dict(const cp_jb_config *c):
         "expand_mute_ms": c.expand_mute_ms, "dead_band_extra_ms": c.dead_band_extra_ms,
         "stable_delay_mode": c.stable_delay_mode,
         "target_level_window_ms": c.target_level_window_ms, "use_fec": c.use_fec,
+        "discard_late_packets": c.discard_late_packets,
+        "late_resync_packets": c.late_resync_packets,
     }
 
 
@@ -239,6 +266,8 @@ cdef int _dict_to_config(dict d, cp_jb_config *c) except -1:
         c.stable_delay_mode = g["stable_delay_mode"]
         c.target_level_window_ms = g["target_level_window_ms"]
         c.use_fec = g["use_fec"]
+        c.discard_late_packets = g["discard_late_packets"]
+        c.late_resync_packets = g["late_resync_packets"]
     except (TypeError, OverflowError) as e:
         raise JitterError(f"audio jitter-buffer parameters must be numbers: {e}") from None
     if cp_jb_config_check(c) != CP_JB_OK:
@@ -267,6 +296,8 @@ cdef dict _stats_dict(const cp_jb_stats *s):
         "packetsReceived": s.packets_received,
         "packetsLost": s.packets_lost,
         "packetsDiscarded": s.packets_discarded,
+        "packetsLate": s.packets_late,
+        "lateResyncs": s.late_resyncs,
         "packetsDuplicated": s.packets_duplicated,
         "packetsPlayed": s.packets_played,
         "fecRecoveredFrames": s.fec_recovered_frames,
@@ -330,10 +361,42 @@ cdef int32_t _decode_cb(void *ctx, const unsigned char *payload, int32_t length,
         return -2
 
 
+#: the sample rates the built-in Opus decoder supports, Hz
+OPUS_SAMPLE_RATES = (8000, 12000, 16000, 24000, 48000)
+
+
+cdef cp_jb_opus *_new_opus(int sample_rate, int channels) except NULL:
+    cdef cp_jb_opus *dec = NULL
+    rc = cp_jb_opus_new(&dec, sample_rate, channels)
+    if rc == CP_JB_ENOMEM:
+        raise MemoryError("cannot allocate the Opus decoder")
+    if rc != CP_JB_OK or dec == NULL:
+        raise JitterError(
+            f"the built-in Opus decoder takes {', '.join(map(str, OPUS_SAMPLE_RATES))} Hz and 1 "
+            f"or 2 channels, got {sample_rate} Hz {channels} channel(s)"
+        )
+    return dec
+
+
+cdef str _opus_failure(const cp_jb_opus *dec):
+    cdef int32_t code = 0, kind = 0, length = 0
+    cp_jb_opus_failures(dec, &code, &kind, &length)
+    msg = cp_jb_opus_strerror(code).decode("ascii", "replace")
+    if kind == CP_JB_OPUS_PLC:
+        what = "packet loss concealment failed"
+    elif kind == CP_JB_OPUS_FEC:
+        what = "cannot decode Opus FEC data"
+    else:
+        what = f"corrupt Opus packet ({length} bytes)"
+    return f"{what}: {msg}"  # as str(CodecError) of OpusDecoder.decode
+
+
 cdef class AudioJitterCore:
     """One ``cp_jb`` buffer.  See :class:`callpipe.jitter.audio.AudioJitterBuffer`."""
 
     cdef cp_jb *jb
+    cdef cp_jb_opus *opus
+    cdef int64_t _opus_seen
     cdef readonly int sample_rate
     cdef readonly int channels
     cdef readonly int tick_samples
@@ -345,7 +408,15 @@ cdef class AudioJitterCore:
     def __cinit__(self, dict config, decoder=None):
         cdef cp_jb_config c
         self.jb = NULL
+        self.opus = NULL
+        self._opus_seen = 0
         _dict_to_config(config, &c)
+        if isinstance(decoder, str):
+            if decoder != "opus":
+                raise JitterError(f"decoder must be 'opus', a decoder object or None, got "
+                                  f"{decoder!r}")
+            self.opus = _new_opus(c.sample_rate, c.channels)
+            decoder = None
         rc = cp_jb_new(&self.jb, &c)
         if rc == CP_JB_ENOMEM:
             raise MemoryError("cannot allocate the audio jitter buffer")
@@ -363,13 +434,24 @@ cdef class AudioJitterCore:
         if self.jb != NULL:
             cp_jb_free(self.jb)
             self.jb = NULL
+        if self.opus != NULL:
+            cp_jb_opus_free(self.opus)
+            self.opus = NULL
 
     def close(self):
-        """Free the native buffer (idempotent)."""
+        """Free the native buffer and its Opus decoder (idempotent)."""
         if self.jb != NULL:
             cp_jb_free(self.jb)
             self.jb = NULL
+        if self.opus != NULL:
+            cp_jb_opus_free(self.opus)
+            self.opus = NULL
         self._decoder = None
+
+    @property
+    def native_decoder(self):
+        """True when the C core decodes with its own libopus decoder."""
+        return self.opus != NULL
 
     @property
     def closed(self):
@@ -425,6 +507,17 @@ cdef class AudioJitterCore:
         cdef int rc
         cdef cp_jb_decode_fn fn = NULL
         cdef void *ctx = NULL
+        cdef int64_t failures
+        if self.opus != NULL:
+            rc = cp_jb_pull(jb, now_ms, cp_jb_opus_decode, <void *>self.opus, out,
+                            self.tick_samples * self.channels)
+            failures = cp_jb_opus_failures(self.opus, NULL, NULL, NULL)
+            if failures != self._opus_seen:
+                self._opus_seen = failures
+                self.decoder_errors.append(_opus_failure(self.opus))
+                if len(self.decoder_errors) > 100:
+                    del self.decoder_errors[:50]
+            return rc
         if self._decoder is not None:
             fn = _decode_cb
             ctx = <void *>self
@@ -597,3 +690,24 @@ def opus_packet_samples(packet, int sample_rate):
     if v.shape[0] == 0:
         return -1
     return cp_jb_opus_packet_samples(&v[0], <int32_t>v.shape[0], sample_rate)
+
+
+def opus_decode_all(list payloads not None, int sample_rate=48000, int channels=1):
+    """Decode every packet of ``payloads`` in order with the built-in libopus decoder (the one
+    the buffer uses with ``decoder="opus"``), in one C loop; returns the samples per channel
+    decoded.  The benchmarks' bound: what decoding alone costs, without any buffering."""
+    cdef cp_jb_opus *dec = _new_opus(sample_rate, channels)
+    cdef int32_t cap = 120 * sample_rate // 1000
+    cdef int16_t[::1] pcm = np.zeros(cap * channels, np.int16)
+    cdef int64_t total = 0
+    cdef int32_t got
+    cdef bytes p
+    try:
+        for p in payloads:
+            got = cp_jb_opus_decode(dec, <const unsigned char *>PyBytes_AS_STRING(p),
+                                    <int32_t>PyBytes_GET_SIZE(p), 0, 0, &pcm[0], cap)
+            if got > 0:
+                total += got
+    finally:
+        cp_jb_opus_free(dec)
+    return total

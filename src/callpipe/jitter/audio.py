@@ -17,18 +17,26 @@ How it decides (WebRTC NetEq, research/jitter_and_rtp.md section 1):
   the target it **slows down** (preemptive expand), at most every
   ``min_timescale_interval_ticks``; both remove or insert one pitch period by overlap-add, so
   the pitch is kept;
-* a missing packet is **concealed** by the decoder's PLC (``OpusDecoder.decode(None)``) or, when
-  the next packet is there, rebuilt from its in-band **FEC** (``decode(next, fec=True)``); late
-  packets are discarded (``packetsDiscarded``), duplicates dropped, reordering absorbed; after a
-  DTX packet (1..2 bytes) silence is played as comfort noise and the delay is re-chosen at the
-  next talk-spurt; a full buffer (``max_packets_in_buffer``) is flushed and playout resumes.
+* a missing packet is **concealed** by the decoder's PLC (``opus_decode(NULL)``) or, when
+  the next packet is there, rebuilt from its in-band **FEC** (``opus_decode(next, fec=1)``);
+* a **late** packet -- one whose first sample's playout time has passed, its slot already played
+  or concealed -- is discarded and counted (``packetsDiscarded``, ``packetsLate``); the timeline
+  is kept, as a fixed playout deadline would, until ``late_resync_packets`` late packets in a row
+  arrive with none on time (the delay grew for good: a route change, a queue), when the timeline
+  moves to the newest of them (``lateResyncs``).  ``discard_late_packets=False`` selects NetEq's
+  own choice instead: the expected packet is played whenever it arrives, the timeline stretching
+  by the concealment (the delay grows, accelerate brings it back), so only packets behind
+  already-decoded audio are late;
+* duplicates are dropped, reordering absorbed; after a DTX packet (1..2 bytes) silence is played
+  as comfort noise and the delay is re-chosen at the next talk-spurt; a full buffer
+  (``max_packets_in_buffer``) is flushed and playout resumes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -109,6 +117,12 @@ PARAMETER_DOCS: dict[str, tuple[str, str]] = {
     "stable_delay_mode": ("", "include the max recent delay in the high limit (NetEq 2023)"),
     "target_level_window_ms": ("ms", "window around the target for future-packet decisions"),
     "use_fec": ("", "rebuild a lost frame from the next packet's in-band FEC"),
+    "discard_late_packets": ("", "a packet arriving after its playout time (its slot already "
+                             "played or concealed) is discarded and the timeline kept; false: "
+                             "NetEq's choice, play it late and stretch the timeline"),
+    "late_resync_packets": ("packets", "with discard_late_packets: after this many late arrivals "
+                            "in a row and none on time, move the timeline to the newest (the "
+                            "delay grew for good), 1..10000"),
 }
 
 
@@ -152,6 +166,8 @@ class AudioJitterConfig:
     stable_delay_mode: bool = True
     target_level_window_ms: float = 100.0
     use_fec: bool = True
+    discard_late_packets: bool = True
+    late_resync_packets: int = 3
 
     def to_native(self) -> dict[str, int | float]:
         """The dict the C core takes (booleans as 0/1)."""
@@ -215,10 +231,12 @@ class AudioJitterBuffer(Closeable):
     """A NetEq-style adaptive jitter buffer for one audio stream (one SSRC).
 
     :param config: the parameters (default :class:`AudioJitterConfig()`).
-    :param decoder: decodes payloads and conceals: e.g. :class:`callpipe.codecs.OpusDecoder`
-        at the config's ``sample_rate`` and ``channels``.  ``None`` uses a stand-in (a 200 Hz
-        tone per packet, silence for concealment) for codec-free simulation; in-band FEC needs
-        a real decoder.
+    :param decoder: decodes payloads and conceals.  ``"opus"``: the C core's own libopus
+        decoder (a pull, decoding, PLC and FEC included, is one C call: the fast path, for
+        simulations); an object such as :class:`callpipe.codecs.OpusDecoder` at the config's
+        ``sample_rate`` and ``channels``, called back for every decode (the same libopus calls,
+        so the same samples as ``"opus"``); ``None``: a stand-in (a 200 Hz tone per packet,
+        silence for concealment) for codec-free simulation; in-band FEC needs a real decoder.
     :param params: individual parameters overriding ``config`` (names of
         :class:`AudioJitterConfig`).
     :raises JitterError: for a bad parameter or a decoder with another rate or channel count.
@@ -230,12 +248,17 @@ class AudioJitterBuffer(Closeable):
     def __init__(
         self,
         config: AudioJitterConfig | None = None,
-        decoder: AudioDecoderLike | None = None,
+        decoder: AudioDecoderLike | Literal["opus"] | None = None,
         **params: object,
     ) -> None:
         self._core: Any = None
         cfg = (config or AudioJitterConfig()).with_params(params).validate()
-        if decoder is not None:
+        if isinstance(decoder, str):
+            if decoder != "opus":
+                raise JitterError(
+                    f"decoder must be 'opus', a decoder object or None, got {decoder!r}"
+                )
+        elif decoder is not None:
             rate = getattr(decoder, "sample_rate", cfg.sample_rate)
             ch = getattr(decoder, "channels", cfg.channels)
             if rate != cfg.sample_rate or ch != cfg.channels:
@@ -378,6 +401,11 @@ class AudioJitterBuffer(Closeable):
     def decoder_errors(self) -> list[str]:
         """Messages of the last (up to 100) decoder failures (the packets were concealed)."""
         return list(self._live().decoder_errors)
+
+    @property
+    def native_decoder(self) -> bool:
+        """``True`` when the C core decodes with its own libopus decoder (``decoder="opus"``)."""
+        return bool(self._live().native_decoder)
 
     @property
     def core(self) -> Any:

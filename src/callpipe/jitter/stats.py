@@ -42,6 +42,12 @@ class AudioJitterStats:
     """RFC 3550 cumulative loss: expected (from sequence numbers) minus received."""
     packetsDiscarded: int = 0
     """Packets that arrived after their playout time, or were flushed on overflow."""
+    packetsLate: int = 0
+    """The part of ``packetsDiscarded`` that arrived after its playout time (the rest were
+    flushed)."""
+    lateResyncs: int = 0
+    """Times late packets kept coming with none on time, so the playout timeline moved later to
+    the newest of them (``late_resync_packets``)."""
     packetsDuplicated: int = 0
     """Duplicates dropped at insert."""
     packetsPlayed: int = 0

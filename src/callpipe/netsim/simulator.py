@@ -11,8 +11,8 @@ real time.
 Any object with the :class:`PlayoutBuffer` protocol can be driven by :func:`run_buffer` (the
 video buffer, the aiortc-like baseline, ...).  The audio buffer additionally has a fast path
 (:func:`simulate_audio`) in which the whole loop runs in Cython, with real Opus decoding (PLC and
-FEC included) through :class:`~callpipe.codecs.OpusDecoder` or, with ``codec="none"``, a
-stand-in that only models timing.
+FEC included) by the C core's own libopus decoder or, with ``codec="none"``, a stand-in that only
+models timing.
 
 The figures a run reports (issue 5):
 
@@ -426,8 +426,9 @@ def simulate_audio(
 
     :param schedule: from :func:`audio_schedule`.
     :param config: an :class:`~callpipe.jitter.AudioJitterConfig` or a dict of parameters.
-    :param codec: ``"opus"`` decodes with :class:`~callpipe.codecs.OpusDecoder` (PLC and FEC
-        real); ``"none"`` times only.  Default: the schedule's.
+    :param codec: ``"opus"`` decodes with the buffer's built-in libopus decoder (PLC and FEC
+        real; the same samples as :class:`~callpipe.codecs.OpusDecoder`); ``"none"`` times
+        only.  Default: the schedule's.
     :param record: keep the played PCM in :attr:`AudioRun.output`.
     :param start_ms: the first pull, ms (default: the first send time, rounded down).
     :param tail_ms: pull at most this long after the last arrival, ms.
@@ -441,38 +442,32 @@ def simulate_audio(
     codec = codec or schedule.codec
     if codec == "opus" and schedule.codec == "none":
         raise CallpipeError("this schedule has stand-in payloads: run it with codec='none'")
-    decoder: Any = None
-    if codec == "opus":
-        from ..codecs import OpusDecoder
-
-        decoder = OpusDecoder(cfg.sample_rate, cfg.channels)
-    try:
-        with AudioJitterBuffer(cfg, decoder) as buf:
-            core = buf.core
-            rx = schedule.arrived()
-            tick = float(cfg.tick_ms)
-            if start_ms is None:
-                first = schedule.packets[0].send_ms if schedule.packets else 0.0
-                start_ms = math.floor(first / tick) * tick
-            arrival = np.array([p.arrival_ms for p in rx], np.float64)
-            seq = np.array([p.sequence_number for p in rx], np.int64)
-            ts = np.array([p.timestamp for p in rx], np.int64)
-            ids = np.array([p.id for p in rx], np.int64)
-            payloads = [p.payload for p in rx]
-            end_ms = (arrival[-1] if len(arrival) else start_ms) + tail_ms
-            rec = None
-            if record:
-                ticks = int((end_ms - start_ms) / tick) + 2
-                rec = np.zeros((ticks * core.tick_samples, cfg.channels), np.int16)
-            t0 = time.perf_counter()
-            pulls, ops, _inserts, (pid, pms, _parr) = core.run_schedule(
-                arrival, seq, ts, payloads, ids, float(start_ms), float(end_ms), rec
-            )
-            wall = time.perf_counter() - t0
-            stats = buf.stats()
-    finally:
-        if decoder is not None:
-            decoder.close()
+    # "opus": the C core's own libopus decoder (no Python call per decode); same samples as an
+    # OpusDecoder object would give (tests/test_jitter_audio.py)
+    decoder: Any = "opus" if codec == "opus" else None
+    with AudioJitterBuffer(cfg, decoder) as buf:
+        core = buf.core
+        rx = schedule.arrived()
+        tick = float(cfg.tick_ms)
+        if start_ms is None:
+            first = schedule.packets[0].send_ms if schedule.packets else 0.0
+            start_ms = math.floor(first / tick) * tick
+        arrival = np.array([p.arrival_ms for p in rx], np.float64)
+        seq = np.array([p.sequence_number for p in rx], np.int64)
+        ts = np.array([p.timestamp for p in rx], np.int64)
+        ids = np.array([p.id for p in rx], np.int64)
+        payloads = [p.payload for p in rx]
+        end_ms = (arrival[-1] if len(arrival) else start_ms) + tail_ms
+        rec = None
+        if record:
+            ticks = int((end_ms - start_ms) / tick) + 2
+            rec = np.zeros((ticks * core.tick_samples, cfg.channels), np.int16)
+        t0 = time.perf_counter()
+        pulls, ops, _inserts, (pid, pms, _parr) = core.run_schedule(
+            arrival, seq, ts, payloads, ids, float(start_ms), float(end_ms), rec
+        )
+        wall = time.perf_counter() - t0
+        stats = buf.stats()
     from ..jitter.audio import OPERATIONS
 
     playouts: dict[int, float] = {}
