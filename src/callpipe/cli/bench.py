@@ -191,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
         sizes = args.sizes or list(codecs.SIZES)
         command += (
             f" --sizes {','.join(sizes)} --cpu-used {','.join(map(str, args.cpu_used))}"
-            f" --threads {','.join(map(str, args.threads))} --frames {args.frames or 'auto'}"
+            f" --threads {','.join(map(str, args.threads))}"
+            + (f" --frames {args.frames}" if args.frames else "")
         )
         results = codecs.run_suite(
             sizes,
