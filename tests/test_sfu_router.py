@@ -264,6 +264,18 @@ def test_a_receivers_delay_based_remb_caps_its_layers_for_five_seconds(trio: tup
     assert ps["B"]["downlinkEstimateBps"] == 250_000 < ps["B"]["downlinkLossBasedBps"]
     tid_b, tid_c = ps["B"]["temporalLayers"][vid], ps["C"]["temporalLayers"][vid]
     assert tid_b is not None and (tid_c is None or tid_c > tid_b)  # fewer layers for B only
+    # a REMB well above what B now gets means "limited by what you send", not congestion:
+    # it does not cap, so B's layers go back up (the SFU probes by forwarding more)
+    forwarded = router.rooms["r"].members["B"].out_bps
+    assert forwarded > 0
+    second(int(2 * forwarded))
+    ps = router.stats()["rooms"]["r"]["participants"]
+    assert ps["B"]["downlinkEstimateBps"] == ps["B"]["downlinkLossBasedBps"]
+    tid_up = ps["B"]["temporalLayers"][vid]
+    assert tid_up is None or tid_up > tid_b
+    second(250_000)  # congested again: capped again
+    ps = router.stats()["rooms"]["r"]["participants"]
+    assert ps["B"]["downlinkEstimateBps"] == 250_000
     for _ in range(7):  # B stops sending REMB: after 5 s only the loss-based estimate counts
         second(None)
     ps = router.stats()["rooms"]["r"]["participants"]

@@ -28,8 +28,10 @@ actually forwarded to it, so an idle estimate does not run away), else unchanged
 runs on each sender's uplink, fed by the loss the SFU itself measures on the sender's SSRCs.
 **Delay-based**: a receiver may send REMB with its own delay-based estimate of its downlink
 (:mod:`callpipe.rtp.bwe`, what :class:`~callpipe.call.group.GroupCall` does every second); for
-``REMB_FRESH_S`` (5 s) after one, the receiver's estimate is ``min(loss-based, REMB)``, and
-its layers are re-chosen at once.
+``REMB_FRESH_S`` (5 s) after one, the receiver's estimate is ``min(loss-based, REMB)`` -- as
+long as the REMB is below ``REMB_PROBE_FACTOR`` (1.4) x what is forwarded to it (a receive-side
+estimate cannot exceed 1.5 x its arrivals, so a higher one means "limited by what you send") --
+and its layers are re-chosen at once.
 
 **What the sender is told.**  Every ``report_interval_s`` each sender gets a compound RTCP
 packet: RR (one block per SSRC it sends, with LSR/DLSR from its SRs so it can measure the RTT
@@ -94,6 +96,9 @@ from . import _forward
 
 #: how long a receiver's REMB (its delay-based downlink estimate) counts, s
 REMB_FRESH_S = 5.0
+#: a REMB at or above this many times the forwarded rate does not cap the estimate (see
+#: ``_Member.downlink_bps``)
+REMB_PROBE_FACTOR = 1.4
 
 __all__ = ["RouterConfig", "LossBasedEstimator", "Router", "Outgoing"]
 
@@ -250,9 +255,19 @@ class _Member:
 
     def downlink_bps(self, now: float) -> float:
         """The estimate of the path to this receiver: the loss-based one, capped by the
-        receiver's own delay-based REMB while that is fresh (5 s)."""
-        if self.remb_bps is not None and now - self.remb_at <= REMB_FRESH_S:
-            return min(self.downlink.estimate, float(self.remb_bps))
+        receiver's own delay-based REMB while that is fresh (5 s) *and* says less than
+        ``REMB_PROBE_FACTOR`` x what is being forwarded to it.  A receive-side estimate cannot
+        grow past 1.5 x what arrives (GCC), so once fewer layers are forwarded a REMB near that
+        bound means "not congested, limited by what you send": it is then ignored, the layers
+        go up again, and a real bottleneck shows up as over-use (REMB ~ 0.85 x arrivals) at
+        once.  Without this, one false alarm would keep a receiver on fewer layers for good."""
+        remb = self.remb_bps
+        if (
+            remb is not None
+            and now - self.remb_at <= REMB_FRESH_S
+            and remb < REMB_PROBE_FACTOR * self.out_bps
+        ):
+            return min(self.downlink.estimate, float(remb))
         return self.downlink.estimate
 
 
