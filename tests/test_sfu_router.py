@@ -435,3 +435,47 @@ def test_renumbering_is_contiguous_and_reversible(
             assert router.table.resend(slot, a.ssrcs.video[0], s) == mine
     finally:
         router.close()
+
+
+def test_a_layer_raise_keeps_asking_for_a_keyframe_until_the_receiver_goes_up(
+    trio: tuple,
+) -> None:
+    """The PLI for an upswitch may be suppressed (another went out < 0.3 s ago); the SFU must
+    ask again rather than leave the receiver on the lower layers until some later keyframe."""
+    router, a, b, c, _ = trio
+    now, n = 0.0, 0
+    plis: list[float] = []
+
+    def frames(count: int, key_on_pli: bool) -> None:
+        nonlocal now, n
+        key = n == 0
+        for _ in range(count):
+            for p in frame(a, n, size=5500, keyframe=key):
+                out = router.route(p, a.addr, now)
+                got = [x for x in rtcp_of(to(out, a)) if isinstance(x, Pli)]
+                plis.extend(now for _ in got)
+                key = key_on_pli and bool(got)
+            out = router.tick(now)
+            got = [x for x in rtcp_of(to(out, a)) if isinstance(x, Pli)]
+            plis.extend(now for _ in got)
+            key = key or (key_on_pli and bool(got))
+            n += 1
+            now += 1 / 30
+
+    frames(60, key_on_pli=True)
+    vid = a.ssrcs.video[0]
+    remb = Remb.from_bitrate(b.ssrcs.audio, 150_000, [vid])
+    router.route(bytes(remb), b.addr, now)  # B congested: it goes down to the base layer
+    frames(30, key_on_pli=True)
+    slot_b = router.rooms["r"].members["B"].slot
+    assert router.table.link_state(slot_b, vid).current_tid == 0
+    # B's congestion ends (its REMB lapses) while A ignores PLIs for a while: the raise's
+    # first PLI is wasted, later ones must follow until a keyframe takes B up again
+    plis.clear()
+    now += 6.0  # past REMB_FRESH_S
+    frames(40, key_on_pli=False)
+    assert len(plis) >= 2  # asked more than once while B waited
+    frames(10, key_on_pli=True)
+    st = router.table.link_state(slot_b, vid)
+    assert st.current_tid == st.max_tid and (st.current_tid is None or st.current_tid >= 1)
+    assert not router._raises  # nothing left waiting

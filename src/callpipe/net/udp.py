@@ -99,6 +99,8 @@ import asyncio
 import contextlib
 import socket
 import struct
+import sys
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -248,7 +250,8 @@ class Datagram:
 
     :param kind: ``"rtp"`` or ``"rtcp"``.
     :param data: the bytes as received.
-    :param arrival: receive time, s on the transport's clock (``loop.time()``).
+    :param arrival: receive time, s on the event loop's clock (``loop.time()``): the kernel's
+        arrival time where the platform gives it (Linux ``SO_TIMESTAMPNS``).
     """
 
     kind: str
@@ -332,18 +335,83 @@ class UdpSession:
         }
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, owner: MediaTransport) -> None:
+# Linux socket options for kernel receive timestamps (not exported by Python's socket module);
+# the "_OLD" values of asm-generic, with a native struct timespec (two longs on 64-bit)
+_SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("@ll")
+_READ_BATCH = 64
+
+
+class _UdpSocket:
+    """One non-blocking UDP socket read by the event loop (``add_reader``) with the kernel's
+    arrival time of every datagram (``SO_TIMESTAMPNS``, Linux): the time the packet reached
+    the host, not when a busy event loop got round to it -- what the jitter buffers and the
+    delay-based bandwidth estimate must see.  Elsewhere the loop's clock at reading is used."""
+
+    def __init__(
+        self, owner: MediaTransport, loop: asyncio.AbstractEventLoop, family: int,
+        local: tuple[str, int],
+    ) -> None:
         self.owner = owner
+        self.loop = loop
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self.sock.setblocking(False)
+            self.sock.bind(local)
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+            self.kernel_time = False
+            if sys.platform.startswith("linux"):
+                try:
+                    self.sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+                    self.kernel_time = True
+                except OSError:
+                    pass
+        except BaseException:
+            self.sock.close()
+            raise
+        self._anc = socket.CMSG_SPACE(_TIMESPEC.size) if self.kernel_time else 0
+        loop.add_reader(self.sock.fileno(), self._readable)
+        self._open = True
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.owner._on_datagram(data, addr)
+    def _readable(self) -> None:
+        offset = time.time() - self.loop.time()  # wall clock -> loop clock, per batch
+        for _ in range(_READ_BATCH):
+            try:
+                data, anc, _flags, addr = self.sock.recvmsg(MAX_DATAGRAM + 1, self._anc)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # ICMP port unreachable while the SFU is down, ...
+                self.owner.errors += 1
+                continue
+            arrival = None
+            for level, kind, value in anc:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= 16:
+                    sec, nsec = _TIMESPEC.unpack_from(value)
+                    arrival = sec + nsec * 1e-9 - offset
+            self.owner._on_datagram(data, addr, arrival)
 
-    def error_received(self, exc: Exception) -> None:
-        self.owner.errors += 1  # ICMP port unreachable while the SFU is down, ...
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            self.sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            self.owner.send_dropped += 1  # the socket buffer is full: like a lost packet
+        except OSError:
+            self.owner.errors += 1
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.owner._on_lost()
+    def get_extra_info(self, name: str) -> Any:
+        if name == "sockname":
+            return self.sock.getsockname()
+        if name == "socket":
+            return self.sock
+        return None
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
 
 
 class MediaTransport:
@@ -366,7 +434,7 @@ class MediaTransport:
         self._queue_size = queue_size
         self._wakeup: asyncio.Event = asyncio.Event()
         self._registered: asyncio.Event = asyncio.Event()
-        self._transport: asyncio.DatagramTransport | None = None
+        self._transport: _UdpSocket | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._remote_ips: set[str] = set()
@@ -375,6 +443,7 @@ class MediaTransport:
         self.foreign = 0
         self.sent_rtp = 0
         self.sent_rtcp = 0
+        self.send_dropped = 0
 
     @classmethod
     async def connect(
@@ -406,18 +475,12 @@ class MediaTransport:
         self.remote = (str(sockaddr[0]), int(sockaddr[1]))
         self._remote_ips = {str(sockaddr[0])}
         try:
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Protocol(self),
-                local_addr=(local_host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), 0),
-                family=family,
+            self._transport = _UdpSocket(
+                self, loop, family,
+                (local_host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), 0),
             )
         except OSError as e:
             raise TransportError(f"cannot open a UDP socket for media: {e}") from e
-        self._transport = transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
         self._tick()
         try:
             async with asyncio.timeout(timeout):
@@ -441,11 +504,11 @@ class MediaTransport:
         delay = max(0.01, self.session.next_deadline() - now)
         self._timer = self._loop.call_later(delay, self._tick)
 
-    def _on_datagram(self, data: bytes, addr: Any) -> None:
+    def _on_datagram(self, data: bytes, addr: Any, arrival: float | None = None) -> None:
         if addr is None or str(addr[0]) not in self._remote_ips or int(addr[1]) != self.remote[1]:
             self.foreign += 1
             return
-        now = self._loop.time()
+        now = self._loop.time() if arrival is None else arrival
         kind = self.session.on_datagram(data, now)
         if self.session.registered and not self._registered.is_set():
             self._registered.set()
@@ -540,6 +603,8 @@ class MediaTransport:
             rtpSent=self.sent_rtp,
             rtcpSent=self.sent_rtcp,
             queueDropped=self.dropped,
+            sendDropped=self.send_dropped,
+            kernelTimestamps=bool(self._transport is not None and self._transport.kernel_time),
             socketErrors=self.errors,
             foreign=self.foreign,
         )

@@ -351,6 +351,10 @@ class Router:
         self._next_report = now + c.report_interval_s
         self._next_speaker = now + c.speaker_interval_s
         self._now = now  # the latest time seen (route/handle_events/tick)
+        #: links waiting to go up a layer: (media SSRC, room, receiver); a PLI is repeated
+        #: (rate-limited) every tick until a keyframe takes the receiver up -- a PLI can be
+        #: suppressed, lost or ignored, and without a keyframe the receiver stays down for good
+        self._raises: dict[tuple[int, str, str], None] = {}
         self.speaker_changes = 0
         #: the final stats of the last 1000 participants who left
         self.departed: deque[dict[str, Any]] = deque(maxlen=1000)
@@ -446,12 +450,23 @@ class Router:
 
     def next_deadline(self) -> float:
         """When :meth:`tick` has work next, s."""
+        if self._raises:
+            return min(self._now + self.config.pli_interval_s, self._next_report,
+                       self._next_speaker)  # fmt: skip
         return min(self._next_report, self._next_speaker)
 
     def tick(self, now: float) -> list[Outgoing]:
         """Timers: active speaker / last-N, and the periodic RR + REMB to senders."""
         out: list[Outgoing] = []
         self._now = max(self._now, now)
+        for key in list(self._raises):
+            media_ssrc, room, pid = key
+            r = self.rooms.get(room)
+            m = r.members.get(pid) if r is not None else None
+            if m is None or not self._waits_to_go_up(m, media_ssrc):
+                del self._raises[key]
+            else:
+                self._request_keyframe(media_ssrc, now, out, on_behalf=m)
         if now + 1e-9 >= self._next_speaker:
             self._next_speaker = now + self.config.speaker_interval_s
             self._speakers(now, out)
@@ -564,6 +579,16 @@ class Router:
             out.append((bytes(Nack.from_lost(self.ssrc, nack.media_ssrc, upstream)), owner_addr))
             m.counters.nacks_forwarded += len(upstream)
 
+    def _waits_to_go_up(self, m: _Member, media_ssrc: int) -> bool:
+        """Whether m's link from ``media_ssrc`` forwards fewer layers than it may now."""
+        try:
+            st = self.table.link_state(m.slot, media_ssrc)
+        except (TransportError, ValueError, KeyError):
+            return False
+        if not st.enabled or st.current_tid is None:
+            return False
+        return st.max_tid is None or st.current_tid < st.max_tid
+
     def _pli_allowed(self, media_ssrc: int, now: float) -> bool:
         last = self._last_pli.get(media_ssrc)
         if last is not None and now - last < self.config.pli_interval_s - 1e-9:
@@ -624,13 +649,13 @@ class Router:
                 best = t
         return None if best >= top else best
 
-    def _apply_room(self, r: _Room, now: float) -> None:
+    def _apply_room(self, r: _Room, now: float, out: list[Outgoing] | None = None) -> None:
         if self.config.last_n > 0:
             ranked = sorted(r.members.values(),
                             key=lambda x: (-(x.last_spoke or -1e18), x.order))  # fmt: skip
             r.last_n_set = frozenset(x.pid for x in ranked[: self.config.last_n])
         for m in r.members.values():
-            self._apply_receiver(r, m, now, None)
+            self._apply_receiver(r, m, now, out)
 
     def _apply_receiver(
         self, r: _Room, m: _Member, now: float, out: list[Outgoing] | None
@@ -668,6 +693,7 @@ class Router:
                     m.applied_tid[v] = target
                     raised = before is not None and (target is None or target > before)
                     if raised:
+                        self._raises[(v, m.room, m.pid)] = None
                         self._request_keyframe(v, now, out, on_behalf=m)
 
     # ----------------------------------------------------------------------- timers
@@ -694,7 +720,7 @@ class Router:
                     if (a := self._addr(m)) is not None:
                         out.append((packet, a))
             if c.last_n > 0:
-                self._apply_room(r, now)
+                self._apply_room(r, now, out)
         self.table.levels_reset()
 
     def _reports(self, now: float, out: list[Outgoing]) -> None:
