@@ -148,6 +148,8 @@ def test_join_leave_rekey_and_video_toggle(sfu: Sfu) -> None:
         assert all(len(x.emoji or []) == 4 for x in trio)
         stats = a.stats()
         assert stats["received"][b.participant_id]["video"]["latencyMsP50"] is not None
+        if sys.platform.startswith("linux"):  # arrival times from the kernel, not the loop
+            assert stats["transport"]["kernelTimestamps"] is True
         assert stats["session"]["framesFromWrongSender"] == 0
 
         # carol leaves: a new roster block, a new key, new emoji; the others keep seeing each other
