@@ -523,10 +523,6 @@ class MediaTransport:
         self._queue.append(Datagram(kind, data, now))
         self._wakeup.set()
 
-    def _on_lost(self) -> None:
-        self._closed = True
-        self._wakeup.set()
-
     def _send(self, data: bytes) -> None:
         if self._closed or self._transport is None:
             raise ClosedError("the media transport is closed")
