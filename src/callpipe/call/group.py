@@ -810,9 +810,10 @@ class GroupCall:
                 await self._connect()
             except SignalingError as e:
                 last = str(e)
-                if e.code.startswith("token") or e.code == "duplicate-identity":
-                    if e.code != "duplicate-identity":
-                        break
+                if e.code.startswith("token"):  # expired or refused: retrying cannot help
+                    break
+                # else (duplicate-identity: the server has not noticed our old connection
+                # close yet, room-full, ...): try again
             except (TransportError, OSError) as e:
                 last = str(e)
             else:
