@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import select
 import signal
 import socket
 import subprocess
@@ -18,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sfuproc import SfuProcess
 
 from callpipe.sfu.token import issue_token
 
@@ -38,45 +37,12 @@ def join(*args: str, timeout: float = 60, **kw: str) -> subprocess.CompletedProc
     )
 
 
-class Sfu:
-    """A `callpipe sfu` process on free ports of 127.0.0.1."""
-
-    def __init__(self, log: Path) -> None:
-        self.log = log
-        with open(log, "w") as err:
-            self.proc = subprocess.Popen(
-                [*PY, "sfu", "--host", "127.0.0.1", "--port", "0"],
-                stdout=subprocess.PIPE, stderr=err, text=True,
-                env=env(CALLPIPE_SECRET=SECRET),
-            )  # fmt: skip
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], 20)
-        line = self.proc.stdout.readline() if ready else ""
-        m = re.search(r"(ws://127\.0\.0\.1:\d+)", line)
-        if m is None:
-            self.proc.kill()
-            raise AssertionError(f"sfu did not start: {line!r}")
-        self.url = m.group(1)
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.communicate()
-        return self.proc.returncode
-
-
-    def stderr(self) -> str:
-        return self.log.read_text()
-
-
 @pytest.fixture(scope="module")
-def sfu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sfu]:
-    server = Sfu(tmp_path_factory.mktemp("sfu") / "sfu.log")
+def sfu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SfuProcess]:
+    server = SfuProcess(secret=SECRET, stderr_path=tmp_path_factory.mktemp("sfu") / "sfu.log")
     yield server
-    assert server.stop() == 0, server.stderr()
+    code, err = server.stop()
+    assert code == 0, err
 
 
 BAD_ARGUMENTS = [
@@ -117,7 +83,7 @@ def test_bad_arguments_exit_2_with_a_clear_message() -> None:
         assert "Traceback" not in err
 
 
-def test_token_signed_with_another_secret_is_refused(sfu: Sfu) -> None:
+def test_token_signed_with_another_secret_is_refused(sfu: SfuProcess) -> None:
     token = issue_token(OTHER_SECRET, "room1", "Mallory")
     res = join(sfu.url, "--room", "room1", "--token", token, "--duration", "5")
     assert res.returncode == 1, res.stderr
@@ -125,7 +91,7 @@ def test_token_signed_with_another_secret_is_refused(sfu: Sfu) -> None:
     assert "token-bad-signature" in res.stderr and "Traceback" not in res.stderr
 
 
-def test_token_for_another_room_is_refused(sfu: Sfu) -> None:
+def test_token_for_another_room_is_refused(sfu: SfuProcess) -> None:
     res = join(
         sfu.url, "--room", "room2", "--token", issue_token(SECRET, "room1", "Eve"),
         "--duration", "5",
@@ -153,7 +119,7 @@ def test_missing_camera_is_a_clear_error() -> None:
     assert "callpipe: error:" in res.stderr and "/dev/no-such-camera" in res.stderr
 
 
-def test_file_sender_and_synthetic_sender_see_each_other(sfu: Sfu, tmp_path: Path) -> None:
+def test_file_sender_and_synthetic_sender_see_each_other(sfu: SfuProcess, tmp_path: Path) -> None:
     clip = tmp_path / "clip.webm"
     subprocess.run(
         ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=15",

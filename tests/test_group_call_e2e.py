@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-import select
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from sfuproc import SfuProcess
 
 from callpipe.call.group import (
     CallEnded,
@@ -50,46 +48,24 @@ def free_port(kind: int) -> int:
         return int(s.getsockname()[1])
 
 
-class Sfu:
-    """A `callpipe sfu` process on fixed ports (so that a restart comes back at the same URL)."""
-
-    def __init__(self, port: int | None = None, media_port: int | None = None) -> None:
-        self.port = port or free_port(socket.SOCK_STREAM)
-        self.media_port = media_port or free_port(socket.SOCK_DGRAM)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "callpipe.cli.main", "sfu", "--host", "127.0.0.1",
-             "--port", str(self.port), "--media-port", str(self.media_port)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "CALLPIPE_SECRET": SECRET},
-        )  # fmt: skip
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], 20)
-        line = self.proc.stdout.readline() if ready else ""
-        if not re.search(r"ws://127\.0\.0\.1:\d+", line):
-            self.proc.kill()
-            raise AssertionError(f"sfu did not start: {line!r} {self.proc.stderr.read()!r}")  # type: ignore[union-attr]
-        self.url = f"ws://127.0.0.1:{self.port}"
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.communicate(timeout=10)
-
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        _, err = self.proc.communicate(timeout=15)
-        return err
+def start_sfu(port: int | None = None, media_port: int | None = None) -> SfuProcess:
+    """A server on fixed ports (so that a restart comes back at the same URL)."""
+    return SfuProcess(
+        secret=SECRET,
+        port=port or free_port(socket.SOCK_STREAM),
+        media_port=media_port or free_port(socket.SOCK_DGRAM),
+    )
 
 
 @pytest.fixture
-def sfu() -> Iterator[Sfu]:
-    server = Sfu()
+def sfu() -> Iterator[SfuProcess]:
+    server = start_sfu()
     yield server
-    err = server.stop()
+    _, err = server.stop()
     assert "Traceback" not in err, err
 
 
-def call(sfu: Sfu, name: str, room: str = "e2e", **kw: Any) -> GroupCall:
+def call(sfu: SfuProcess, name: str, room: str = "e2e", **kw: Any) -> GroupCall:
     return GroupCall(
         sfu.url, room, token=issue_token(SECRET, room, name), name=name,
         video=SyntheticVideoSource(160, 96, fps=30, realtime=True),
@@ -127,7 +103,7 @@ def run(coro: Awaitable[None], timeout: float = 90) -> None:
     asyncio.run(asyncio.wait_for(coro, timeout))  # type: ignore[arg-type]
 
 
-def test_join_leave_rekey_and_video_toggle(sfu: Sfu) -> None:
+def test_join_leave_rekey_and_video_toggle(sfu: SfuProcess) -> None:
     async def scenario() -> None:
         a, b, c = call(sfu, "alice"), call(sfu, "bob"), call(sfu, "carol")
         events: list[Any] = []
@@ -214,7 +190,7 @@ PARTICIPANT = textwrap.dedent(
 )
 
 
-def test_a_crashed_participant_is_removed_and_the_call_goes_on(sfu: Sfu) -> None:
+def test_a_crashed_participant_is_removed_and_the_call_goes_on(sfu: SfuProcess) -> None:
     async def scenario() -> None:
         a, b = call(sfu, "alice"), call(sfu, "bob")
         await a.join()
@@ -251,7 +227,7 @@ def test_a_crashed_participant_is_removed_and_the_call_goes_on(sfu: Sfu) -> None
 
 
 def test_the_call_survives_an_sfu_restart() -> None:
-    server = Sfu()
+    server = start_sfu()
     try:
         async def scenario() -> None:
             nonlocal server
@@ -269,7 +245,7 @@ def test_the_call_survives_an_sfu_restart() -> None:
             await until("emoji", same_emoji([a, b]))
             height, emoji = a.roster_height, a.emoji_text
             server.kill()  # SIGKILL: no goodbye to anyone
-            server = Sfu(server.port, server.media_port)
+            server = start_sfu(server.port, server.media_port)
             await until("both reconnected", lambda: all(
                 x.joined and x.stats()["call"]["reconnects"] == 1 for x in (a, b)), 30)
             n = decoded(b, a) if a.participant_id in b.participants else 0
@@ -289,7 +265,7 @@ def test_the_call_survives_an_sfu_restart() -> None:
         server.stop()
 
 
-def test_loss_and_jitter_through_the_impairment_proxy(sfu: Sfu) -> None:
+def test_loss_and_jitter_through_the_impairment_proxy(sfu: SfuProcess) -> None:
     model = NetworkModel(base_delay_ms=20, jitter="normal", jitter_mean_ms=10, jitter_std_ms=8,
                          loss_p=0.05, loss_r=1.0, loss_bad=1.0)  # fmt: skip
 
@@ -342,7 +318,7 @@ def _process_memory(pid: int) -> bytes:
     return bytes(out)
 
 
-def test_the_sfu_forwards_ciphertext_and_never_holds_a_key(sfu: Sfu) -> None:
+def test_the_sfu_forwards_ciphertext_and_never_holds_a_key(sfu: SfuProcess) -> None:
     async def scenario() -> None:
         a, b = call(sfu, "alice"), call(sfu, "bob")
         await a.join()
@@ -382,7 +358,7 @@ def test_the_sfu_forwards_ciphertext_and_never_holds_a_key(sfu: Sfu) -> None:
     run(scenario())
 
 
-def test_a_congested_receiver_gets_fewer_layers_from_its_delay_based_estimate(sfu: Sfu) -> None:
+def test_a_congested_receiver_gets_fewer_layers_by_its_own_estimate(sfu: SfuProcess) -> None:
     """B's downlink is a 450 kbit/s bottleneck (the proxy's queue, 1 s deep); A sends ~600
     kbit/s of 3-layer video (its base layer alone fits the bottleneck).  B's delay-based
     estimator sees the queue grow and tells the SFU (REMB), which forwards fewer temporal
@@ -433,7 +409,7 @@ def test_a_congested_receiver_gets_fewer_layers_from_its_delay_based_estimate(sf
     run(scenario())
 
 
-def test_a_one_to_one_call_relayed_by_the_sfu(sfu: Sfu) -> None:
+def test_a_one_to_one_call_relayed_by_the_sfu(sfu: SfuProcess) -> None:
     """Call (1:1, committed key exchange, 4 emoji) with media through the SFU instead of peer
     to peer: every datagram comes from the SFU's media port, the SFU forwarded the media, and
     the emoji are the peers' own (the SFU took part in neither key nor emoji)."""
@@ -475,7 +451,7 @@ def test_a_one_to_one_call_relayed_by_the_sfu(sfu: Sfu) -> None:
     run(scenario())
 
 
-def test_simultaneous_joins_agree_on_one_roster(sfu: Sfu) -> None:
+def test_simultaneous_joins_agree_on_one_roster(sfu: SfuProcess) -> None:
     """Four participants join at the same instant: exactly one creates the chain (the one
     whose welcome listed nobody), the others join it; one roster, one set of emoji."""
     async def scenario() -> None:

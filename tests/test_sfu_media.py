@@ -11,18 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
-import select
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sfuproc import SfuProcess
 
 from callpipe.codecs.vp8 import Vp8Decoder, Vp8Encoder
 from callpipe.e2ee.sframe import SFrameReceiver, SFrameSender
@@ -45,45 +41,26 @@ SECRET = "media-plane-test-secret-0123456789"
 W, H = 160, 96
 
 
-class Sfu:
-    """A `callpipe sfu` process on free ports (signaling and media)."""
+class Sfu(SfuProcess):
+    """A `callpipe sfu` process on free ports (signaling and media) writing its final
+    statistics to a file."""
 
     def __init__(self, tmp: Path, *args: str) -> None:
         self.stats_file = tmp / f"sfu-stats-{time.monotonic_ns()}.json"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "callpipe.cli.main", "sfu", "--host", "127.0.0.1",
-             "--port", "0", "--secret", SECRET, "--stats-file", str(self.stats_file), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], 15)
-        line = self.proc.stdout.readline() if ready else ""
-        m = re.search(r"(ws://127\.0\.0\.1:\d+) \(media on udp://127\.0\.0\.1:(\d+)\)", line)
-        if m is None:
-            self.proc.kill()
-            raise AssertionError(f"sfu did not start: {line!r} {self.proc.stderr.read()!r}")  # type: ignore[union-attr]
-        self.url = m.group(1)
-        self.media_port = int(m.group(2))
+        super().__init__("--stats-file", str(self.stats_file), *args, secret=SECRET)
 
-    def stop(self) -> tuple[int, str, dict[str, Any]]:
+    def stop_with_stats(self) -> tuple[int, str, dict[str, Any]]:
         """SIGTERM; exit code, stderr, and the final statistics."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            _, err = self.proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-            raise AssertionError(f"sfu did not stop: {err}") from None
+        code, err = self.stop()
         stats = json.loads(self.stats_file.read_text()) if self.stats_file.exists() else {}
-        return self.proc.returncode, err, stats
+        return code, err, stats
 
 
 @pytest.fixture(scope="module")
 def sfu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sfu]:
     server = Sfu(tmp_path_factory.mktemp("sfu-media"))
     yield server
-    code, err, stats = server.stop()
+    code, err, stats = server.stop_with_stats()
     assert code == 0 and "Traceback" not in err, err
     assert stats["media"]["counters"]["forwarded"] > 0
 
@@ -313,7 +290,7 @@ def test_bad_datagrams_and_a_flood_hurt_nobody_and_leave_stops_forwarding(tmp_pa
     try:
         asyncio.run(asyncio.wait_for(_abuse(server), 60))
     finally:
-        code, err, stats = server.stop()
+        code, err, stats = server.stop_with_stats()
     assert code == 0 and "Traceback" not in err, err
     c = stats["media"]["counters"]
     assert c["malformed"] >= 2 and c["unknown_ssrc"] >= 1 and c["hello_bad"] >= 1

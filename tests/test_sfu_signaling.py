@@ -14,8 +14,6 @@ import ipaddress
 import json
 import os
 import re
-import select
-import signal
 import ssl
 import subprocess
 import sys
@@ -29,6 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from sfuproc import SfuProcess
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
@@ -70,45 +69,12 @@ async def expect(client: SignalingClient, kind: type[E], timeout: float = 5.0) -
     return event
 
 
-class Sfu:
-    """A `callpipe sfu` process on a free port."""
+class Sfu(SfuProcess):
+    """A `callpipe sfu` process on a free port, writing its final statistics to a file."""
 
     def __init__(self, tmp: Path, *args: str) -> None:
         self.stats_file = tmp / f"sfu-stats-{time.monotonic_ns()}.json"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "callpipe.cli.main", "sfu", "--host", "127.0.0.1",
-             "--port", "0", "--secret", SECRET, "--stats-file", str(self.stats_file), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], 15)
-        line = self.proc.stdout.readline() if ready else ""
-        m = re.search(r"(wss?://127\.0\.0\.1:\d+)", line)
-        if m is None:
-            self.proc.kill()
-            raise AssertionError(f"sfu did not start: {line!r} {self.proc.stderr.read()!r}")  # type: ignore[union-attr]
-        self.url = m.group(1)
-        self.banner = line
-        self.terminated = False
-
-    def terminate(self) -> None:
-        """Send SIGTERM once."""
-        if not self.terminated and self.proc.poll() is None:
-            self.terminated = True
-            self.proc.send_signal(signal.SIGTERM)
-
-    def stop(self) -> tuple[int, str]:
-        """SIGTERM; the exit code and stderr."""
-        self.terminate()
-        try:
-            _, err = self.proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-            raise AssertionError(f"sfu did not stop on SIGTERM: {err}") from None
-        return self.proc.returncode, err
+        super().__init__("--stats-file", str(self.stats_file), *args, secret=SECRET)
 
 
 @pytest.fixture(scope="module")
