@@ -164,11 +164,12 @@ def test_neteq_mode_plays_late_packets_and_stretches_the_timeline() -> None:
     assert all(plays[i] - i * 20.0 > plays[199] - 199 * 20.0 + 250 for i in range(200, 260))
 
 
-def _one_late(discard: bool, late_by_ms: float) -> tuple[str, object, str]:
+def _one_late(discard: bool, late_by_ms: float, **params: object) -> tuple[str, object, str]:
     """A steady 20 ms stream (arrival = send + 40 ms) in which packet 100 arrives
     ``late_by_ms`` after its playout time; returns its insert result, the stats and the
     operation of the pull after it."""
-    with AudioJitterBuffer(allow_time_stretching=False, discard_late_packets=discard) as buf:
+    with AudioJitterBuffer(allow_time_stretching=False, discard_late_packets=discard,
+                           **params) as buf:  # type: ignore[arg-type]
         plays: dict[int, float] = {}
         result, op_after, due = "", "", math.inf
         t = 0.0
@@ -191,12 +192,22 @@ def _one_late(discard: bool, late_by_ms: float) -> tuple[str, object, str]:
 
 
 def test_a_packet_one_tick_late_is_discarded() -> None:
-    result, st, _ = _one_late(True, 10.0)
+    result, st, _ = _one_late(True, 10.0, late_merge_ms=0.0)
     assert result == "late"
     assert st.packetsLate == st.packetsDiscarded == 1 and st.packetsPlayed == 199  # type: ignore
     assert st.concealedSamples == PKT  # type: ignore[attr-defined]  # its slot, once
     result, st, _ = _one_late(True, -10.0)  # 10 ms early: played as usual
     assert result == "inserted" and st.packetsDiscarded == 0 and st.concealedSamples == 0  # type: ignore
+
+
+def test_the_expected_packet_late_by_less_than_the_merge_window_is_merged() -> None:
+    # by default (late_merge_ms 120) the packet being concealed for is merged when it comes
+    result, st, op = _one_late(True, 10.0)
+    assert result == "inserted" and op == "merge"
+    assert st.packetsDiscarded == 0 and st.packetsPlayed == 200  # type: ignore[attr-defined]
+    # later than the window: discarded after all
+    result, st, _ = _one_late(True, 10.0, late_merge_ms=5.0)
+    assert result == "late" and st.packetsLate == 1  # type: ignore[attr-defined]
 
 
 def test_neteq_mode_merges_a_packet_one_tick_late() -> None:
@@ -213,22 +224,31 @@ def _route_change(**params: object) -> tuple[dict[int, float], object]:
         return dict(buf.take_playouts()), buf.stats()
 
 
-def test_late_packets_in_a_row_move_the_timeline_after_a_route_change() -> None:
+def test_a_route_change_is_merged_or_resynchronised() -> None:
+    # default: the first packet on the new route is the one being concealed for, and it comes
+    # within the merge window: merged, the timeline stretches, nothing is late
     plays, st = _route_change()
+    assert st.packetsLate == 0 and st.lateResyncs == 0  # type: ignore[attr-defined]
+    assert all(i in plays for i in range(500))
+    assert plays[300] - 300 * 20.0 > plays[199] - 199 * 20.0 + 60
+
+
+def test_late_packets_in_a_row_move_the_timeline_after_a_route_change() -> None:
+    plays, st = _route_change(late_merge_ms=0.0)
     # late_resync_packets (3) late arrivals in a row and none on time: the delay grew for good,
     # so the timeline moves to the third and playout goes on 150 ms later
     assert st.lateResyncs == 1 and st.packetsLate == st.packetsDiscarded == 2  # type: ignore
     assert 200 not in plays and 201 not in plays and all(i in plays for i in range(202, 500))
     assert plays[202] - 202 * 20.0 > plays[199] - 199 * 20.0 + 100
     # without the move every later packet would be late (what the parameter prevents)
-    plays, st = _route_change(late_resync_packets=10000)
+    plays, st = _route_change(late_resync_packets=10000, late_merge_ms=0.0)
     assert st.lateResyncs == 0 and st.packetsLate >= 250  # type: ignore[attr-defined]
 
 
 def test_real_late_packets_are_discarded_and_really_late() -> None:
     # real Opus packets over the Wi-Fi model (delay spikes): some arrive after their playout
     sch = audio_schedule("wifi", 60.0, seed=1)
-    run = simulate_audio(sch)
+    run = simulate_audio(sch, {"late_merge_ms": 0.0})  # pure discarding: "due" is exact
     st = run.stats
     ids, _send, arr = sch.per_packet()
     arrival = dict(zip(ids.tolist(), arr.tolist(), strict=True))
@@ -251,6 +271,9 @@ def test_real_late_packets_are_discarded_and_really_late() -> None:
     # NetEq's mode on the same packets plays them all, stretching the timeline instead
     neteq = simulate_audio(sch, {"discard_late_packets": False}).stats
     assert neteq.packetsLate == 0 and neteq.packetsPlayed == st.packetsReceived
+    # the default merges the expected packet when it comes soon enough: fewer are late
+    merged = simulate_audio(sch).stats
+    assert 0 < merged.packetsLate < st.packetsLate
 
 
 def test_loss_is_concealed_and_counted() -> None:

@@ -151,6 +151,7 @@ void cp_jb_config_default(cp_jb_config *c) {
     c->use_fec = 1;
     c->discard_late_packets = 1;
     c->late_resync_packets = 3;
+    c->late_merge_ms = 120.0;
 }
 
 static int rate_ok(int32_t fs) {
@@ -182,7 +183,7 @@ int cp_jb_config_check(const cp_jb_config *c) {
         !in_range(c->silence_rms, 0.0, 32768.0) || !in_range(c->postpone_decoding_level, 0.0, 10.0) ||
         !in_range(c->expand_mute_ms, 0.0, 10000.0) || !in_range(c->dead_band_extra_ms, 0.0, 10000.0) ||
         !in_range(c->target_level_window_ms, 0.0, 10000.0) || c->late_resync_packets < 1 ||
-        c->late_resync_packets > 10000)
+        c->late_resync_packets > 10000 || !in_range(c->late_merge_ms, 0.0, 1000.0))
         return CP_JB_EINVAL;
     return CP_JB_OK;
 }
@@ -447,6 +448,13 @@ static void flush_packets(cp_jb *jb) {
 
 /* The first timestamp not yet played out: the end of the decoded audio, plus (with
  * discard_late_packets) the concealment generated since -- a packet starting before it is late. */
+/* The packet the buffer is concealing for has arrived early enough to merge it (see
+ * late_merge_ms): it is not late. */
+static int mergeable(const cp_jb *jb, int64_t ts) {
+    return ts == jb->play_ts && jb->last_mode == CP_JB_OP_EXPAND &&
+           (double)jb->generated <= jb->c.late_merge_ms * jb->fs_khz;
+}
+
 static int64_t playout_point(const cp_jb *jb) {
     int64_t t = jb->play_ts;
     if (jb->c.discard_late_packets && jb->last_mode == CP_JB_OP_EXPAND) t += jb->generated;
@@ -505,7 +513,9 @@ int cp_jb_insert(cp_jb *jb, uint16_t seq, uint32_t timestamp, const unsigned cha
     if (jb->started && !jb->resync) {
         int64_t point = playout_point(jb);
         int late = et < jb->play_ts; /* behind decoded audio: always late */
-        if (!late && et < point) {    /* in audio already concealed */
+        if (!late && et < point && mergeable(jb, et)) {
+            jb->late_run = 0; /* the one being concealed for, soon enough: merged */
+        } else if (!late && et < point) { /* in audio already concealed */
             jb->late_run++;
             /* discarded now unless it may be the one the timeline moves to (cp_jb_pull) */
             late = jb->late_run < jb->c.late_resync_packets ||
@@ -952,7 +962,7 @@ int cp_jb_pull(cp_jb *jb, double now_ms, cp_jb_decode_fn fn, void *ctx, int16_t 
         const pkt_t *newest = jb->pk[jb->npk - 1];
         int keep = jb->c.discard_late_packets && newest->ts < point && newest->ts >= jb->play_ts &&
                    jb->late_run >= jb->c.late_resync_packets;
-        while (jb->npk > keep && jb->pk[0]->ts < point) {
+        while (jb->npk > keep && jb->pk[0]->ts < point && !mergeable(jb, jb->pk[0]->ts)) {
             pkt_release(jb, jb->pk[0]);
             pkt_remove_front(jb);
             jb->st.packets_discarded++;

@@ -156,7 +156,11 @@ static void test_late_and_reorder(void) {
 static double burst(int i) { return (i >= 200 && i < 215) ? 200 * 20.0 + 340 - i * 20.0 : 40.0; }
 static double shift(int i) { return i >= 200 ? 190.0 : 40.0; }
 static void neteq_mode(cp_jb_config *c) { c->discard_late_packets = 0; }
-static void never_resync(cp_jb_config *c) { c->late_resync_packets = 10000; }
+static void no_merge(cp_jb_config *c) { c->late_merge_ms = 0.0; }
+static void never_resync(cp_jb_config *c) {
+    c->late_resync_packets = 10000;
+    c->late_merge_ms = 0.0;
+}
 static void test_late_policies(void) {
     int ops[9] = {0};
     cp_jb_stats st;
@@ -178,8 +182,19 @@ static void test_late_policies(void) {
           (long long)st.packets_discarded);
     cp_jb_free(jb);
 
+    /* default: the first packet on the new route is the one being concealed for, and it comes
+     * within late_merge_ms: merged, nothing late */
     reset_inserted();
     jb = make(NULL);
+    run(jb, shift, 500, 12000, ops);
+    cp_jb_get_stats(jb, &st);
+    CHECK(st.late_resyncs == 0 && st.packets_late == 0 && st.packets_played == 500,
+          "route change merged: resyncs %lld late %lld played %lld", (long long)st.late_resyncs,
+          (long long)st.packets_late, (long long)st.packets_played);
+    cp_jb_free(jb);
+
+    reset_inserted();
+    jb = make(no_merge);
     run(jb, shift, 500, 12000, ops);
     cp_jb_get_stats(jb, &st);
     CHECK(st.late_resyncs == 1 && st.packets_late == 2 && st.packets_played == 498,
@@ -365,9 +380,13 @@ static void test_config_and_args(void) {
     c.tick_ms = 7;
     CHECK(cp_jb_new(&jb, &c) == CP_JB_EINVAL, "bad tick");
     cp_jb_config_default(&c);
-    CHECK(c.discard_late_packets == 1 && c.late_resync_packets == 3, "late-packet defaults");
+    CHECK(c.discard_late_packets == 1 && c.late_resync_packets == 3 && c.late_merge_ms == 120.0,
+          "late-packet defaults");
     c.late_resync_packets = 0;
     CHECK(cp_jb_new(&jb, &c) == CP_JB_EINVAL, "late_resync_packets 0");
+    cp_jb_config_default(&c);
+    c.late_merge_ms = -1.0;
+    CHECK(cp_jb_new(&jb, &c) == CP_JB_EINVAL, "late_merge_ms < 0");
     cp_jb_config_default(&c);
     c.forget_factor = NAN;
     CHECK(cp_jb_new(&jb, &c) == CP_JB_EINVAL, "NaN");

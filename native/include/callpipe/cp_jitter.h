@@ -16,7 +16,9 @@
  * Late packets (discard_late_packets, the default): a packet whose first sample's playout time
  * has passed -- its slot already decoded, or concealed while it was missing -- is discarded and
  * counted (packets_discarded, packets_late) and the timeline is kept, as under a playout
- * deadline; when late_resync_packets late packets arrive in a row with none on time the delay
+ * deadline -- except the very packet being concealed for, which is still merged (the timeline
+ * stretching, as NetEq) if at most late_merge_ms (120 ms) was concealed for it; when
+ * late_resync_packets late packets arrive in a row with none on time the delay
  * has grown for good, and the timeline moves to the newest of them (late_resyncs).  With
  * discard_late_packets = 0 the buffer does what NetEq does: concealment does not advance the
  * timeline, so the expected packet is played whenever it comes (the delay grows by the
@@ -132,6 +134,10 @@ typedef struct cp_jb_config {
                                             has grown for good (route change, queue): the
                                             timeline moves to the newest late packet, which is
                                             played (1..10000): 3 */
+    double late_merge_ms;                /* with discard_late_packets: the expected packet that
+                                            arrives while its own gap is being concealed is still
+                                            merged (the timeline stretches, as NetEq) if at most
+                                            this much was concealed for it, ms (0..1000): 120 */
 } cp_jb_config;
 
 /* Lifetime statistics (never reset).  Names follow W3C webrtc-stats where one exists. */

@@ -82,6 +82,7 @@ cdef extern from "callpipe/cp_jitter.h":
         int32_t use_fec
         int32_t discard_late_packets
         int32_t late_resync_packets
+        double late_merge_ms
 
     ctypedef struct cp_jb_stats:
         int64_t packets_received
@@ -223,6 +224,7 @@ cdef dict _config_to_dict(const cp_jb_config *c):
         "target_level_window_ms": c.target_level_window_ms, "use_fec": c.use_fec,
         "discard_late_packets": c.discard_late_packets,
         "late_resync_packets": c.late_resync_packets,
+        "late_merge_ms": c.late_merge_ms,
     }
 
 
@@ -268,6 +270,7 @@ cdef int _dict_to_config(dict d, cp_jb_config *c) except -1:
         c.use_fec = g["use_fec"]
         c.discard_late_packets = g["discard_late_packets"]
         c.late_resync_packets = g["late_resync_packets"]
+        c.late_merge_ms = g["late_merge_ms"]
     except (TypeError, OverflowError) as e:
         raise JitterError(f"audio jitter-buffer parameters must be numbers: {e}") from None
     if cp_jb_config_check(c) != CP_JB_OK:

@@ -21,7 +21,9 @@ How it decides (WebRTC NetEq, research/jitter_and_rtp.md section 1):
   the next packet is there, rebuilt from its in-band **FEC** (``opus_decode(next, fec=1)``);
 * a **late** packet -- one whose first sample's playout time has passed, its slot already played
   or concealed -- is discarded and counted (``packetsDiscarded``, ``packetsLate``); the timeline
-  is kept, as a fixed playout deadline would, until ``late_resync_packets`` late packets in a row
+  is kept, as a fixed playout deadline would -- except for the very packet being concealed for,
+  which is still merged (the timeline stretching, as in NetEq) when at most ``late_merge_ms``
+  (120 ms) was concealed for it -- until ``late_resync_packets`` late packets in a row
   arrive with none on time (the delay grew for good: a route change, a queue), when the timeline
   moves to the newest of them (``lateResyncs``).  ``discard_late_packets=False`` selects NetEq's
   own choice instead: the expected packet is played whenever it arrives, the timeline stretching
@@ -123,6 +125,9 @@ PARAMETER_DOCS: dict[str, tuple[str, str]] = {
     "late_resync_packets": ("packets", "with discard_late_packets: after this many late arrivals "
                             "in a row and none on time, move the timeline to the newest (the "
                             "delay grew for good), 1..10000"),
+    "late_merge_ms": ("ms", "with discard_late_packets: the expected packet arriving while its "
+                      "own gap is concealed is still merged (timeline stretched, as NetEq) if "
+                      "at most this much was concealed for it, 0..1000"),
 }
 
 
@@ -168,6 +173,7 @@ class AudioJitterConfig:
     use_fec: bool = True
     discard_late_packets: bool = True
     late_resync_packets: int = 3
+    late_merge_ms: float = 120.0
 
     def to_native(self) -> dict[str, int | float]:
         """The dict the C core takes (booleans as 0/1)."""
