@@ -1021,6 +1021,13 @@ class VideoReceivePipeline(_Pipeline):
         if self._recv is None:
             self._recv = ReceiverStatistics(p.ssrc, VP8_CLOCK_RATE)
         seq = p.sequence_number
+        self._rate.add(t, len(data))
+        if self._jb is not None:  # the buffer does NACK, assembly and keyframe detection
+            self._jb.insert_parsed(p, data, t * 1000)
+            self._recv.on_packet(seq, p.timestamp, t, size=len(data),
+                                 retransmitted=self._jb.last_retransmitted)  # fmt: skip
+            self._jb_feedback()
+            return
         retransmitted = seq in self._nack.missing
         fm = None
         with contextlib.suppress(TransportError):
@@ -1028,11 +1035,6 @@ class VideoReceivePipeline(_Pipeline):
         key_start = fm is not None and fm.start and fm.independent
         self._nack.on_packet(seq, t, keyframe_start=key_start, retransmitted=retransmitted)
         self._recv.on_packet(seq, p.timestamp, t, size=len(data), retransmitted=retransmitted)
-        self._rate.add(t, len(data))
-        if self._jb is not None:
-            self._jb.insert_rtp(data, t * 1000)
-            self._jb_feedback()
-            return
         if p.timestamp not in self._first_arrival:
             if len(self._first_arrival) > 256:
                 self._first_arrival.pop(next(iter(self._first_arrival)))

@@ -736,6 +736,8 @@ class VideoJitterBuffer(Closeable):
         self._refs = Vp8ReferenceModel(self.config.temporal_layers)
         self._ssrc: int | None = None
         self._last_packet_ms = -math.inf
+        #: whether the packet inserted last answered one of this buffer's NACKs
+        self.last_retransmitted = False
         self._reset_stream(first=True)
         self._freeze = FreezeDetector()
         self._playouts: list[tuple[int, float]] = []
@@ -883,6 +885,15 @@ class VideoJitterBuffer(Closeable):
         except TransportError:
             self._c["packetsInvalid"] += 1
             return "invalid"
+        return self.insert_parsed(p, data, now_ms)
+
+    def insert_parsed(self, p: RtpPacket, data: bytes, now_ms: float) -> str:
+        """:meth:`insert_rtp` for a packet the caller has already parsed (``p`` from ``data``):
+        the receive pipeline parses every packet once, for its own statistics too.
+
+        :returns: as :meth:`insert`; :attr:`last_retransmitted` says whether this packet was
+            the answer to one of the buffer's NACKs.
+        """
         key: bool | None = None
         if self._fm is not None:
             try:
@@ -901,6 +912,7 @@ class VideoJitterBuffer(Closeable):
                 now: float, ident: int, key_flag: bool | None = None) -> str:
         if not math.isfinite(now):
             raise ValueError(f"now_ms must be finite, got {now!r}")
+        self.last_retransmitted = False
         self._live()
         try:
             desc = Vp8Descriptor.parse(payload)
@@ -959,6 +971,7 @@ class VideoJitterBuffer(Closeable):
             self._highest = ext
         self._missing.pop(ext, None)
         retransmitted = ext in self._nacked
+        self.last_retransmitted = retransmitted
         if retransmitted:
             self._nacked.discard(ext)
             self._c["retransmittedPacketsReceived"] += 1
