@@ -1498,27 +1498,85 @@ int cp_fwd_blast(int fd, const cp_fwd_addr *to, uint32_t n_to, const uint8_t *pa
     return CP_FWD_OK;
 }
 
+/* Datagrams of one socket in batches (the benchmark receivers): recvmmsg on Linux, one
+ * recv at a time elsewhere.  Datagram k is at rx_data(b, k), rx_len(b, k) bytes. */
+typedef struct {
+    int cap;
+    size_t slot;
+    uint8_t *buf;
+#ifdef __linux__
+    struct mmsghdr *msgs;
+    struct iovec *iov;
+#else
+    size_t len1;
+#endif
+} rx_batch;
+
+static void rx_free(rx_batch *b) {
+    free(b->buf);
+#ifdef __linux__
+    free(b->msgs);
+    free(b->iov);
+#endif
+    memset(b, 0, sizeof *b);
+}
+
+static int rx_init(rx_batch *b, int cap, size_t slot) {
+    memset(b, 0, sizeof *b);
+    b->cap = cap;
+    b->slot = slot;
+    b->buf = malloc((size_t)cap * slot);
+#ifdef __linux__
+    b->msgs = calloc((size_t)cap, sizeof *b->msgs);
+    b->iov = calloc((size_t)cap, sizeof *b->iov);
+    if (!b->buf || !b->msgs || !b->iov) {
+#else
+    if (!b->buf) {
+#endif
+        rx_free(b);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads what is waiting on fd (without blocking): the number of datagrams, <= 0 for none. */
+static int rx_recv(rx_batch *b, int fd) {
+#ifdef __linux__
+    for (int k = 0; k < b->cap; k++) {
+        b->iov[k].iov_base = b->buf + (size_t)k * b->slot;
+        b->iov[k].iov_len = b->slot;
+        memset(&b->msgs[k].msg_hdr, 0, sizeof b->msgs[k].msg_hdr);
+        b->msgs[k].msg_hdr.msg_iov = &b->iov[k];
+        b->msgs[k].msg_hdr.msg_iovlen = 1;
+    }
+    return recvmmsg(fd, b->msgs, (unsigned int)b->cap, MSG_DONTWAIT, NULL);
+#else
+    ssize_t r = recv(fd, b->buf, b->slot, MSG_DONTWAIT);
+    b->len1 = r < 0 ? 0 : (size_t)r;
+    return r < 0 ? -1 : 1;
+#endif
+}
+
+static const uint8_t *rx_data(const rx_batch *b, int k) { return b->buf + (size_t)k * b->slot; }
+
+static size_t rx_len(const rx_batch *b, int k) {
+#ifdef __linux__
+    return b->msgs[k].msg_len;
+#else
+    (void)k;
+    return b->len1;
+#endif
+}
+
 int cp_fwd_sink(const int *fds, uint32_t n, double seconds, double idle_s,
                 cp_fwd_sink_result *res) {
     enum { B = 64, SZ = 2048 };
     if (!fds || n < 1 || n > 4096 || !res || seconds <= 0) return CP_FWD_ERR_ARG;
     memset(res, 0, sizeof *res);
     struct pollfd *pfd = calloc(n, sizeof *pfd);
-    uint8_t *buf = malloc((size_t)B * SZ);
-#ifdef __linux__
-    struct mmsghdr *msgs = calloc(B, sizeof *msgs);
-    struct iovec *iov = calloc(B, sizeof *iov);
-    int ok = pfd && buf && msgs && iov;
-#else
-    int ok = pfd && buf;
-#endif
-    if (!ok) {
+    rx_batch rx;
+    if (!pfd || rx_init(&rx, B, SZ) != 0) {
         free(pfd);
-        free(buf);
-#ifdef __linux__
-        free(msgs);
-        free(iov);
-#endif
         return CP_FWD_ERR_NOMEM;
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -1536,24 +1594,9 @@ int cp_fwd_sink(const int *fds, uint32_t n, double seconds, double idle_s,
         for (uint32_t i = 0; i < n; i++) {
             if (!(pfd[i].revents & POLLIN)) continue;
             for (;;) {
-                int got;
-#ifdef __linux__
-                for (int k = 0; k < B; k++) {
-                    iov[k].iov_base = buf + (size_t)k * SZ;
-                    iov[k].iov_len = SZ;
-                    memset(&msgs[k].msg_hdr, 0, sizeof msgs[k].msg_hdr);
-                    msgs[k].msg_hdr.msg_iov = &iov[k];
-                    msgs[k].msg_hdr.msg_iovlen = 1;
-                }
-                got = recvmmsg(fds[i], msgs, B, MSG_DONTWAIT, NULL);
-                if (got > 0)
-                    for (int k = 0; k < got; k++) res->bytes += msgs[k].msg_len;
-#else
-                ssize_t rr = recv(fds[i], buf, SZ, MSG_DONTWAIT);
-                got = rr < 0 ? -1 : 1;
-                if (rr >= 0) res->bytes += (uint64_t)rr;
-#endif
+                int got = rx_recv(&rx, fds[i]);
                 if (got <= 0) break;
+                for (int k = 0; k < got; k++) res->bytes += rx_len(&rx, k);
                 double ts = now_s();
                 if (!res->packets) res->first_s = ts;
                 res->last_s = ts;
@@ -1563,11 +1606,7 @@ int cp_fwd_sink(const int *fds, uint32_t n, double seconds, double idle_s,
         }
     }
     free(pfd);
-    free(buf);
-#ifdef __linux__
-    free(msgs);
-    free(iov);
-#endif
+    rx_free(&rx);
     return CP_FWD_OK;
 }
 
@@ -1769,14 +1808,9 @@ int cp_fwd_load_recv(const int *fds, uint32_t n_fds, const uint32_t *ssrcs, uint
     uint32_t *hash = calloc(hsize, sizeof *hash);  /* SSRC index + 1; 0 empty */
     int64_t *lo = malloc(cells * sizeof *lo), *hi = malloc(cells * sizeof *hi);
     struct pollfd *pfd = calloc(n_fds, sizeof *pfd);
-    uint8_t *buf = malloc((size_t)B * SZ);
-#ifdef __linux__
-    struct mmsghdr *msgs = calloc(B, sizeof *msgs);
-    struct iovec *iov = calloc(B, sizeof *iov);
-    int ok = hash && lo && hi && pfd && buf && msgs && iov;
-#else
-    int ok = hash && lo && hi && pfd && buf;
-#endif
+    rx_batch rx;
+    int ok = rx_init(&rx, B, SZ) == 0;
+    ok = ok && hash && lo && hi && pfd;
     int rc = CP_FWD_OK;
     if (!ok) {
         rc = CP_FWD_ERR_NOMEM;
@@ -1813,29 +1847,12 @@ int cp_fwd_load_recv(const int *fds, uint32_t n_fds, const uint32_t *ssrcs, uint
         for (uint32_t i = 0; i < n_fds; i++) {
             if (!(pfd[i].revents & POLLIN)) continue;
             for (;;) {
-                int got;
-#ifdef __linux__
-                for (int k = 0; k < B; k++) {
-                    iov[k].iov_base = buf + (size_t)k * SZ;
-                    iov[k].iov_len = SZ;
-                    memset(&msgs[k].msg_hdr, 0, sizeof msgs[k].msg_hdr);
-                    msgs[k].msg_hdr.msg_iov = &iov[k];
-                    msgs[k].msg_hdr.msg_iovlen = 1;
-                }
-                got = recvmmsg(fds[i], msgs, B, MSG_DONTWAIT, NULL);
-#else
-                ssize_t rr = recv(fds[i], buf, SZ, MSG_DONTWAIT);
-                got = rr < 0 ? -1 : 1;
-#endif
+                int got = rx_recv(&rx, fds[i]);
                 if (got <= 0) break;
                 double ts = 0.0;
                 for (int k = 0; k < got; k++) {
-                    const uint8_t *d = buf + (size_t)k * SZ;
-#ifdef __linux__
-                    size_t len = msgs[k].msg_len;
-#else
-                    size_t len = (size_t)rr;
-#endif
+                    const uint8_t *d = rx_data(&rx, k);
+                    size_t len = rx_len(&rx, k);
                     if (len < 8 || (d[0] >> 6) != 2) {
                         res->other++;
                         continue;
@@ -1881,10 +1898,6 @@ out:
     free(lo);
     free(hi);
     free(pfd);
-    free(buf);
-#ifdef __linux__
-    free(msgs);
-    free(iov);
-#endif
+    rx_free(&rx);
     return rc;
 }
