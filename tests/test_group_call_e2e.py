@@ -277,6 +277,9 @@ def test_loss_and_jitter_through_the_impairment_proxy(sfu: SfuProcess) -> None:
             await a.join()
             await b.join()
             await until("video through 5% loss both ways", everyone_sees_everyone([a, b], 60), 30)
+            # a few hundred audio packets each way: the model's 5 % loss does hit the audio
+            await until("lost audio at B", lambda: b.stats()["received"][a.participant_id]
+                        ["audio"]["packetsLost"] > 0, 20)  # fmt: skip
             await asyncio.sleep(1.0)
             rb = b.stats()["received"][a.participant_id]
             ra = a.stats()["received"][b.participant_id]
