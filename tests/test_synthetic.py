@@ -64,3 +64,24 @@ def test_audio_source_frames() -> None:
     assert np.abs(frames[1].samples).max() > 5000
     with pytest.raises(ConversionError, match="whole number"):
         SyntheticAudioSource(sample_rate=44100, frame_ms=2.5)
+
+
+def test_audio_stamp_reader_drops_a_word_whose_number_is_implausible() -> None:
+    """A damaged word that passes the CRC-8 (1 in 256) carries a random word number; the reader
+    drops it because the real words' numbers are close together."""
+    import numpy as np
+
+    from callpipe.media.synthetic import SyntheticAudioSource, read_audio_stamps
+
+    frames = list(SyntheticAudioSource(frames=100))
+    pcm = np.concatenate([f.samples for f in frames])
+    good = [w.word_number for w in read_audio_stamps(pcm, 48000)]
+    assert len(good) >= 20 and good == sorted(good)
+    # splice in a whole stamped word from far later in the stream (a "misread" with a valid CRC)
+    late = list(SyntheticAudioSource(frames=60 * 50))[-50:]
+    far = np.concatenate([f.samples for f in late])
+    spliced = np.concatenate([pcm[: len(pcm) // 2], far[:48000 // 5], pcm[len(pcm) // 2 :]])
+    foreign = [w.word_number for w in read_audio_stamps(far[: 48000 // 5], 48000)]
+    assert foreign and min(foreign) > 700  # the splice does carry valid far-away words
+    raw = [w.word_number for w in read_audio_stamps(spliced, 48000)]
+    assert set(raw) <= set(good) and len(raw) >= len(good) - 2  # they are dropped
