@@ -245,6 +245,27 @@ def test_late_packets_in_a_row_move_the_timeline_after_a_route_change() -> None:
     assert st.lateResyncs == 0 and st.packetsLate >= 250  # type: ignore[attr-defined]
 
 
+def test_a_level_shift_is_not_kept_as_jitter() -> None:
+    # the stock route-change model (the delay jumps to a new level about 3 times a minute): the
+    # step is re-measured against the new floor once the old floor leaves the history window, so
+    # the buffer follows the levels instead of keeping every step as jitter (NetEq, off)
+    sch = audio_schedule("route-change", 60.0, seed=1, codec="none")
+    ids, send, arr = sch.per_packet()
+    send_of = dict(zip(ids.tolist(), send.tolist(), strict=True))
+    arrival_of = dict(zip(ids.tolist(), arr.tolist(), strict=True))
+    means, runs = [], []
+    for shift_ms in (20.0, 0.0):
+        run = simulate_audio(sch, {"level_shift_ms": shift_ms})
+        means.append(float(np.mean([at - send_of[i] for i, at in run.playouts.items()])))
+        runs.append(run)
+    on, off = runs
+    assert on.stats.levelShifts >= 1 and off.stats.levelShifts == 0  # type: ignore[attr-defined]
+    assert means[0] < 0.9 * means[1], means
+    assert on.stats.packetsDiscarded <= off.stats.packetsDiscarded + 2
+    # it never plays before the network delivers: every played packet had arrived
+    assert all(at >= arrival_of[i] - 1e-6 for i, at in on.playouts.items())
+
+
 def test_real_late_packets_are_discarded_and_really_late() -> None:
     # real Opus packets over the Wi-Fi model (delay spikes): some arrive after their playout
     sch = audio_schedule("wifi", 60.0, seed=1)

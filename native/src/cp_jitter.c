@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { RECENT_SEQS = 1024, MAX_MARKS = 512, PLAYOUT_RING = 65536 };
+enum { RECENT_SEQS = 1024, MAX_MARKS = 512, PLAYOUT_RING = 65536, RECENT_UPDATES = 256 };
 static const double CP_PI = 3.14159265358979323846;
 
 /* ---- histogram with exponential forgetting (NetEq Histogram, in doubles) ------------------- */
@@ -30,16 +30,22 @@ static int hist_init(hist_t *h, int32_t n, double base, double start_w) {
     return CP_JB_OK;
 }
 
-static void hist_add(hist_t *h, int32_t idx) {
-    double sum = 0.0;
+/* Adds one sample at idx.  *keep: the factor every earlier sample's mass was multiplied by;
+ * returns the mass the new sample got (both after renormalisation). */
+static double hist_add(hist_t *h, int32_t idx, double *keep) {
+    double sum = 0.0, f = h->forget;
     for (int32_t i = 0; i < h->n; i++) {
-        h->b[i] *= h->forget;
+        h->b[i] *= f;
         sum += h->b[i];
     }
-    h->b[idx] += 1.0 - h->forget;
-    sum += 1.0 - h->forget;
-    if (sum > 0.0 && fabs(sum - 1.0) > 1e-9)
+    h->b[idx] += 1.0 - f;
+    sum += 1.0 - f;
+    double norm = 1.0;
+    if (sum > 0.0 && fabs(sum - 1.0) > 1e-9) {
+        norm = sum;
         for (int32_t i = 0; i < h->n; i++) h->b[i] /= sum;
+    }
+    if (keep) *keep = f / norm;
     h->adds++;
     if (h->forget != h->base) {
         if (h->start_w > 0.0) {
@@ -50,6 +56,7 @@ static void hist_add(hist_t *h, int32_t idx) {
             if (fabs(h->base - h->forget) < 1e-6) h->forget = h->base;
         }
     }
+    return (1.0 - f) / norm;
 }
 
 static int32_t hist_quantile(const hist_t *h, double q) {
@@ -80,6 +87,14 @@ typedef struct {
     double arrival;
 } mark_t;
 
+/* One recent update of the delay histogram, kept for level_shift_ms: the absolute delay it
+ * stands for (the relative delay plus the floor it was measured against), its bucket, the mass
+ * it still holds there, and its media time. */
+typedef struct {
+    double abs_ms, mass, ts_ms;
+    int32_t idx;
+} update_t;
+
 struct cp_jb {
     cp_jb_config c;
     int32_t tick, unit, ch;
@@ -98,6 +113,8 @@ struct cp_jb {
     int have_min;
     /* delay manager */
     hist_t under, reorder;
+    update_t updates[RECENT_UPDATES];
+    int32_t uhead, ucount;
     int resample_started;
     double resample_start, max_in_interval, optimal_ms, reorder_ms;
     double target_ms, unlimited_ms, packet_len_ms;
@@ -152,6 +169,7 @@ void cp_jb_config_default(cp_jb_config *c) {
     c->discard_late_packets = 1;
     c->late_resync_packets = 3;
     c->late_merge_ms = 120.0;
+    c->level_shift_ms = 20.0;
 }
 
 static int rate_ok(int32_t fs) {
@@ -183,7 +201,8 @@ int cp_jb_config_check(const cp_jb_config *c) {
         !in_range(c->silence_rms, 0.0, 32768.0) || !in_range(c->postpone_decoding_level, 0.0, 10.0) ||
         !in_range(c->expand_mute_ms, 0.0, 10000.0) || !in_range(c->dead_band_extra_ms, 0.0, 10000.0) ||
         !in_range(c->target_level_window_ms, 0.0, 10000.0) || c->late_resync_packets < 1 ||
-        c->late_resync_packets > 10000 || !in_range(c->late_merge_ms, 0.0, 1000.0))
+        c->late_resync_packets > 10000 || !in_range(c->late_merge_ms, 0.0, 1000.0) ||
+        !in_range(c->level_shift_ms, 0.0, 10000.0))
         return CP_JB_EINVAL;
     return CP_JB_OK;
 }
@@ -222,6 +241,55 @@ static int32_t reorder_cost_min(const cp_jb *jb, double base_delay_ms) {
     return best_i * jb->c.bucket_ms;
 }
 
+/* Remember a histogram update for level_shift_ms (the window's updates only). */
+static void updates_note(cp_jb *jb, double rel_ms, int32_t idx, double mass, double keep) {
+    for (int32_t k = 0; k < jb->ucount; k++) jb->updates[(jb->uhead + k) % RECENT_UPDATES].mass *= keep;
+    while (jb->ucount > 0 && jb->updates[jb->uhead].ts_ms + jb->c.history_ms < jb->newest_ts_ms) {
+        jb->uhead = (jb->uhead + 1) % RECENT_UPDATES;
+        jb->ucount--;
+    }
+    if (jb->ucount == RECENT_UPDATES) { /* more updates per window than kept: forget the oldest */
+        jb->uhead = (jb->uhead + 1) % RECENT_UPDATES;
+        jb->ucount--;
+    }
+    update_t *u = &jb->updates[(jb->uhead + jb->ucount) % RECENT_UPDATES];
+    u->abs_ms = rel_ms + jb->min_offset;
+    u->mass = mass;
+    u->ts_ms = jb->newest_ts_ms;
+    u->idx = idx;
+    jb->ucount++;
+}
+
+/* The floor of the history window (its fastest packet's delay) rose by rise_ms at once: every
+ * packet of the window is that much slower than the old floor, i.e. the path changed (a route
+ * change) rather than jittered.  The histogram updates made against the old floor during the
+ * window move to the buckets they have against the new one (their mass is kept), and the
+ * interval being collected is lowered alike.  Without this the whole step would stay in the
+ * histogram as jitter for its memory (0.983 per 500 ms update: ~30 s), and the target with it.
+ */
+static void level_shift(cp_jb *jb, double rise_ms) {
+    const cp_jb_config *c = &jb->c;
+    int moved = 0;
+    for (int32_t k = 0; k < jb->ucount; k++) {
+        update_t *u = &jb->updates[(jb->uhead + k) % RECENT_UPDATES];
+        double rel = u->abs_ms - jb->min_offset;
+        int32_t idx = rel > 0 ? (int32_t)(rel / c->bucket_ms) : 0;
+        if (idx >= u->idx) continue; /* only ever lowered */
+        double m = u->mass < jb->under.b[u->idx] ? u->mass : jb->under.b[u->idx];
+        jb->under.b[u->idx] -= m;
+        jb->under.b[idx] += m;
+        u->mass = m;
+        u->idx = idx;
+        moved = 1;
+    }
+    jb->max_in_interval = jb->max_in_interval > rise_ms ? jb->max_in_interval - rise_ms : 0.0;
+    jb->st.level_shifts++;
+    if (moved && jb->optimal_ms >= 0.0) {
+        jb->optimal_ms = (1 + hist_quantile(&jb->under, c->quantile)) * (double)c->bucket_ms;
+        apply_constraints(jb);
+    }
+}
+
 static void delay_update(cp_jb *jb, double rel_ms, int reordered, double now) {
     const cp_jb_config *c = &jb->c;
     int have = 0;
@@ -245,14 +313,16 @@ static void delay_update(cp_jb *jb, double rel_ms, int reordered, double now) {
     if (have) {
         int32_t idx = (int32_t)(upd / c->bucket_ms);
         if (idx >= 0 && idx < jb->under.n) {
-            hist_add(&jb->under, idx);
+            double keep = 1.0;
+            double mass = hist_add(&jb->under, idx, &keep);
             jb->optimal_ms = (1 + hist_quantile(&jb->under, c->quantile)) * (double)c->bucket_ms;
+            if (c->level_shift_ms > 0) updates_note(jb, upd, idx, mass, keep);
         }
     }
     if (c->use_reorder_optimizer) {
         int32_t idx = reordered ? (int32_t)(rel_ms / c->bucket_ms) : 0;
         if (idx >= 0 && idx < jb->reorder.n) {
-            hist_add(&jb->reorder, idx);
+            hist_add(&jb->reorder, idx, NULL);
             double base = jb->optimal_ms >= 0 ? jb->optimal_ms : c->start_delay_ms;
             jb->reorder_ms = reorder_cost_min(jb, base);
         }
@@ -298,7 +368,12 @@ static void history_insert(cp_jb *jb, int64_t ts, double now) {
         jb->hhead = (jb->hhead + 1) % jb->hcap;
         jb->hcount--;
     }
+    int had_min = jb->have_min;
+    double old_min = jb->min_offset;
     history_rescan(jb);
+    if (had_min && jb->have_min && jb->c.level_shift_ms > 0 &&
+        jb->min_offset - old_min >= jb->c.level_shift_ms)
+        level_shift(jb, jb->min_offset - old_min);
     if (jb->hcount < 2) return; /* no estimate before two packets */
     delay_update(jb, rel_delay(jb, ts_ms, now), reordered, now);
 }
@@ -499,6 +574,7 @@ int cp_jb_insert(cp_jb *jb, uint16_t seq, uint32_t timestamp, const unsigned cha
         flush_packets(jb);
         jb->st.packet_buffer_flushes--; /* a restart, not an overflow */
         jb->hcount = 0;
+        jb->ucount = 0;
         jb->have_min = 0;
         jb->last_ts = et;
         jb->max_rel = 0;

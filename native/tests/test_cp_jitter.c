@@ -224,6 +224,45 @@ static void test_spikes_raise_target(void) {
     cp_jb_free(jb);
 }
 
+/* A route change: 40 ms, then 190 ms for good from packet 200 (4 s).  The step is a level shift,
+ * not jitter: with level_shift_ms (default 20) the histogram updates of the window it was seen
+ * in are measured again against the new floor once the old floor leaves the window, and the
+ * target comes back down; with 0 (NetEq) the step stays in the histogram.  200 ms spikes that
+ * drain within the window (spiky) never move the floor: no level shift. */
+static void no_level_shift(cp_jb_config *c) { c->level_shift_ms = 0.0; }
+static void test_level_shift(void) {
+    int ops[9] = {0};
+    cp_jb_state s;
+    cp_jb_stats st;
+    double target[2];
+    int64_t shifts[2];
+    for (int k = 0; k < 2; k++) {
+        reset_inserted();
+        cp_jb *jb = make(k ? no_level_shift : NULL);
+        run(jb, shift, 550, 11000, ops); /* the state 7 s after the route change */
+        cp_jb_get_state(jb, &s);
+        cp_jb_get_stats(jb, &st);
+        target[k] = s.target_delay_ms;
+        shifts[k] = st.level_shifts;
+        CHECK(st.packets_late == 0 && st.packets_played >= 535, "route change %d: played %lld, late %lld",
+              k, (long long)st.packets_played, (long long)st.packets_late);
+        cp_jb_free(jb);
+    }
+    fprintf(stderr, "level shift: target %g ms (shifts %lld), NetEq %g ms (shifts %lld)\n", target[0],
+            (long long)shifts[0], target[1], (long long)shifts[1]);
+    CHECK(shifts[0] == 1 && shifts[1] == 0, "level shifts counted: %lld / %lld", (long long)shifts[0],
+          (long long)shifts[1]);
+    CHECK(target[0] <= 40.0, "after the route change the target is back down: %g ms", target[0]);
+    CHECK(target[1] >= 140.0, "NetEq keeps the 150 ms step as jitter: %g ms", target[1]);
+
+    reset_inserted();
+    cp_jb *jb = make(NULL);
+    run(jb, spiky, 2000, 41000, ops);
+    cp_jb_get_stats(jb, &st);
+    CHECK(st.level_shifts == 0, "spikes are not level shifts: %lld", (long long)st.level_shifts);
+    cp_jb_free(jb);
+}
+
 static void test_duplicates_and_overflow(void) {
     cp_jb *jb = make(NULL);
     unsigned char p[40] = {9 << 3};
@@ -549,6 +588,7 @@ int main(void) {
     test_late_and_reorder();
     test_spikes_raise_target();
     test_late_policies();
+    test_level_shift();
     test_duplicates_and_overflow();
     test_decoder_failures();
     test_random_calls();

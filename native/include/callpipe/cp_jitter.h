@@ -138,6 +138,13 @@ typedef struct cp_jb_config {
                                             arrives while its own gap is being concealed is still
                                             merged (the timeline stretches, as NetEq) if at most
                                             this much was concealed for it, ms (0..1000): 120 */
+    double level_shift_ms;               /* when the history window's fastest delay rises by at
+                                            least this at once (a route change: the delay went
+                                            up and stayed up for a whole window), the histogram
+                                            updates of that window are measured again against
+                                            the new floor, so a level shift is not kept as
+                                            jitter for the histogram's memory (~30 s); 0 = off,
+                                            NetEq's behaviour, ms (0..10000): 20 */
 } cp_jb_config;
 
 /* Lifetime statistics (never reset).  Names follow W3C webrtc-stats where one exists. */
@@ -169,6 +176,7 @@ typedef struct cp_jb_stats {
     int64_t accelerate_count;            /* successful operations */
     int64_t preemptive_expand_count;
     int64_t expand_count;                /* pulls that concealed */
+    int64_t level_shifts;                /* delay floor rises re-measured (level_shift_ms) */
 } cp_jb_stats;
 
 /* The current state, for plots and tests. */

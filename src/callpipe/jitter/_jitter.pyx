@@ -83,6 +83,7 @@ cdef extern from "callpipe/cp_jitter.h":
         int32_t discard_late_packets
         int32_t late_resync_packets
         double late_merge_ms
+        double level_shift_ms
 
     ctypedef struct cp_jb_stats:
         int64_t packets_received
@@ -112,6 +113,7 @@ cdef extern from "callpipe/cp_jitter.h":
         int64_t accelerate_count
         int64_t preemptive_expand_count
         int64_t expand_count
+        int64_t level_shifts
 
     ctypedef struct cp_jb_state:
         double target_delay_ms
@@ -225,6 +227,7 @@ cdef dict _config_to_dict(const cp_jb_config *c):
         "discard_late_packets": c.discard_late_packets,
         "late_resync_packets": c.late_resync_packets,
         "late_merge_ms": c.late_merge_ms,
+        "level_shift_ms": c.level_shift_ms,
     }
 
 
@@ -271,6 +274,7 @@ cdef int _dict_to_config(dict d, cp_jb_config *c) except -1:
         c.discard_late_packets = g["discard_late_packets"]
         c.late_resync_packets = g["late_resync_packets"]
         c.late_merge_ms = g["late_merge_ms"]
+        c.level_shift_ms = g["level_shift_ms"]
     except (TypeError, OverflowError) as e:
         raise JitterError(f"audio jitter-buffer parameters must be numbers: {e}") from None
     if cp_jb_config_check(c) != CP_JB_OK:
@@ -301,6 +305,7 @@ cdef dict _stats_dict(const cp_jb_stats *s):
         "packetsDiscarded": s.packets_discarded,
         "packetsLate": s.packets_late,
         "lateResyncs": s.late_resyncs,
+        "levelShifts": s.level_shifts,
         "packetsDuplicated": s.packets_duplicated,
         "packetsPlayed": s.packets_played,
         "fecRecoveredFrames": s.fec_recovered_frames,

@@ -29,6 +29,12 @@ How it decides (WebRTC NetEq, research/jitter_and_rtp.md section 1):
   own choice instead: the expected packet is played whenever it arrives, the timeline stretching
   by the concealment (the delay grows, accelerate brings it back), so only packets behind
   already-decoded audio are late;
+* a **level shift** -- the delay floor (the fastest packet of the history window) rising by
+  ``level_shift_ms`` or more at once, which happens when the path got slower and stayed so for
+  a whole window (a route change) -- is not jitter: the histogram updates of that window are
+  measured again against the new floor (``levelShifts``).  NetEq keeps the step in its histogram,
+  and with it a target raised by the step, for the histogram's memory (about 30 s);
+  ``level_shift_ms=0`` gives NetEq's behaviour;
 * duplicates are dropped, reordering absorbed; after a DTX packet (1..2 bytes) silence is played
   as comfort noise and the delay is re-chosen at the next talk-spurt; a full buffer
   (``max_packets_in_buffer``) is flushed and playout resumes.
@@ -128,6 +134,9 @@ PARAMETER_DOCS: dict[str, tuple[str, str]] = {
     "late_merge_ms": ("ms", "with discard_late_packets: the expected packet arriving while its "
                       "own gap is concealed is still merged (timeline stretched, as NetEq) if "
                       "at most this much was concealed for it, 0..1000"),
+    "level_shift_ms": ("ms", "when the fastest delay of the history window rises by this at once "
+                       "(a route change), the window's histogram updates are measured again "
+                       "against the new floor; 0 = off (NetEq), 0..10000"),
 }
 
 
@@ -174,6 +183,7 @@ class AudioJitterConfig:
     discard_late_packets: bool = True
     late_resync_packets: int = 3
     late_merge_ms: float = 120.0
+    level_shift_ms: float = 20.0
 
     def to_native(self) -> dict[str, int | float]:
         """The dict the C core takes (booleans as 0/1)."""

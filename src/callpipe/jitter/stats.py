@@ -48,6 +48,9 @@ class AudioJitterStats:
     lateResyncs: int = 0
     """Times late packets kept coming with none on time, so the playout timeline moved later to
     the newest of them (``late_resync_packets``)."""
+    levelShifts: int = 0
+    """Times the delay floor of the history window rose at once by ``level_shift_ms`` or more (a
+    route change) and the delay histogram's recent updates were measured again against it."""
     packetsDuplicated: int = 0
     """Duplicates dropped at insert."""
     packetsPlayed: int = 0

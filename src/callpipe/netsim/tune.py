@@ -67,6 +67,7 @@ SEARCH_SPACES: dict[str, dict[str, tuple[float, float, bool, bool]]] = {
         "min_timescale_interval_ticks": (1, 20, False, True),
         "late_resync_packets": (1, 10, False, True),
         "late_merge_ms": (0.0, 300.0, False, False),
+        "level_shift_ms": (0.0, 100.0, False, False),
     },
     "video": {
         "noise_std_devs": (0.5, 5.0, False, False),
