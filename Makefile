@@ -40,6 +40,9 @@ NATIVE_LIBS_vpx := vpx
 NATIVE_LIBS_opus := opus
 NATIVE_LIBS_sframe := libcrypto
 NATIVE_LIBS_jitter := opus
+NATIVE_LIBS_jitter_replay := opus
+# the replay decoder is linked with the buffer it plugs into
+build/native-tests/test_cp_jitter_replay: native/src/cp_jitter.c native/include/callpipe/cp_jitter.h
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1
 native-test: $(STAMP)/apt $(NATIVE_TESTS)
 	@set -e; for t in $(NATIVE_TESTS); do \

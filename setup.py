@@ -23,13 +23,14 @@ def cython_extensions() -> list[Extension]:
 
     crypto = pkgconfig("libcrypto")
 
-    def ext(module: str, native: str, **libs: list[str]) -> Extension:
+    def ext(module: str, native: str, *more: str, **libs: list[str]) -> Extension:
         """``callpipe.<area>._<name>`` from ``src/callpipe/<area>/_<name>.pyx`` and
-        ``native/src/<native>.c`` (the naming rule across layers)."""
+        ``native/src/<native>.c`` (the naming rule across layers), plus ``native/src/<more>.c``."""
         area, name = module.split(".")
         return Extension(
             f"callpipe.{module}",
-            [f"src/callpipe/{area}/{name}.pyx", f"native/src/{native}.c"],
+            [f"src/callpipe/{area}/{name}.pyx", f"native/src/{native}.c",
+             *(f"native/src/{m}.c" for m in more)],
             include_dirs=["native/include", *libs.get("include_dirs", [])],
             library_dirs=libs.get("library_dirs", []),
             libraries=libs.get("libraries", []),
@@ -42,7 +43,7 @@ def cython_extensions() -> list[Extension]:
         ext("e2ee._sframe", "cp_sframe", **crypto),
         ext("rtp._rtp", "cp_rtp"),
         ext("rtp._rtcp", "cp_rtcp"),
-        ext("jitter._jitter", "cp_jitter", **pkgconfig("opus")),
+        ext("jitter._jitter", "cp_jitter", "cp_jitter_replay", **pkgconfig("opus")),
         ext("sfu._forward", "cp_forward"),
         # added as they land: media._compose, rtp._rtp, rtp._rtcp, jitter._jitter
     ]

@@ -53,8 +53,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="seconds of audio (or video) for a model run, and of video for a trace "
                    "run (default 60)")
     p.add_argument("--seed", type=int, default=0, help="random seed of signal and model (0)")
-    p.add_argument("--codec", choices=["opus", "none"], default="opus",
-                   help="opus: real encode/decode, PLC and FEC (default); none: timing only")
+    p.add_argument("--codec", choices=["opus", "replay", "none"], default="opus",
+                   help="opus: real encode/decode, PLC and FEC (default); replay: the same "
+                   "packets decoded to the source audio (no codec cost, as NetEq's simulator "
+                   "with a replacement audio file); none: timing only")
     p.add_argument("--no-fec", action="store_true", help="encode without Opus in-band FEC")
     p.add_argument("--dtx", action="store_true", help="talk-spurts with Opus DTX (model runs)")
     p.add_argument("--bitrate", type=float, default=32.0, metavar="KBPS",

@@ -95,8 +95,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=30.0, metavar="S",
                    help="simulated seconds per trial for a model run (default 30)")
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    p.add_argument("--codec", choices=["opus", "none"], default="opus",
-                   help="audio: real Opus (default) or timing only")
+    p.add_argument("--codec", choices=["opus", "replay", "none"], default="opus",
+                   help="audio: real Opus (default), replay (the source audio instead of "
+                   "decoding: faster, close to opus) or none (timing only)")
     p.add_argument("--out", metavar="DIR", required=True, help="output directory")
     p.set_defaults(func=run)
     return p

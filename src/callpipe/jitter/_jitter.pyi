@@ -31,18 +31,31 @@ OPUS_SAMPLE_RATES: tuple[int, ...]
 
 def opus_decode_all(payloads: list[bytes], sample_rate: int = ..., channels: int = ...) -> int: ...
 
+REPLAY_MIN_LEN: int
+
+def replay_stamp(payload: bytes | bytearray | memoryview, index: int) -> bytes: ...
+def replay_index(payload: bytes | bytearray | memoryview) -> int: ...
+
 class AudioJitterCore:
     sample_rate: int
     channels: int
     tick_samples: int
     tick_ms: float
     decoder_errors: list[str]
-    def __init__(self, config: dict[str, Any], decoder: Any = ...) -> None: ...
+    def __init__(
+        self,
+        config: dict[str, Any],
+        decoder: Any = ...,
+        replay_pcm: npt.NDArray[np.int16] | None = ...,
+        replay_frame_ms: float = ...,
+    ) -> None: ...
     def close(self) -> None: ...
     @property
     def closed(self) -> bool: ...
     @property
     def native_decoder(self) -> bool: ...
+    @property
+    def decoder_kind(self) -> str: ...
     def insert(
         self,
         seq: int,

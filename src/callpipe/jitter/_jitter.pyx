@@ -7,6 +7,10 @@ by webrtc-stats names.  Decoding, by ``decoder``:
 
 * ``"opus"``: the C core's own libopus decoder (``cp_jb_opus_decode``): a pull, with its
   decoding, PLC and FEC, is one C call;
+* ``"replay"`` (with ``replay_pcm``): the C replay decoder (``cp_jb_replay_decode``,
+  native/src/cp_jitter_replay.c): packets carry a frame index (:func:`replay_stamp`) and
+  "decoding" copies that frame of the source PCM -- no codec cost, the source's real audio for
+  time stretching; FEC gives the frame before, concealment continues the source;
 * a Python decoder object (anything with ``decode(packet | None, fec=False, duration_ms=None)
   -> AudioFrame``, e.g. :class:`callpipe.codecs.OpusDecoder`), called back from C;
 * ``None``: the C stand-in (a tone per packet, silence for concealment) for codec-free
@@ -169,6 +173,23 @@ cdef extern from "callpipe/cp_jitter.h":
     int64_t cp_jb_opus_failures(const cp_jb_opus *dec, int32_t *last_code, int32_t *last_kind,
                                 int32_t *last_len)
     const char *cp_jb_opus_strerror(int32_t code)
+
+
+cdef extern from "callpipe/cp_jitter_replay.h":
+    ctypedef struct cp_jb_replay:
+        pass
+
+    enum:
+        CP_JB_REPLAY_MIN_LEN
+
+    int cp_jb_replay_new(cp_jb_replay **out, const int16_t *pcm, int64_t samples,
+                         int32_t channels, int32_t sample_rate, int32_t frame_samples)
+    void cp_jb_replay_free(cp_jb_replay *r)
+    int64_t cp_jb_replay_frames(const cp_jb_replay *r)
+    int cp_jb_replay_stamp(unsigned char *payload, int32_t len, uint32_t index)
+    int64_t cp_jb_replay_index(const unsigned char *payload, int32_t len)
+    int32_t cp_jb_replay_decode(void *ctx, const unsigned char *payload, int32_t len,
+                                int32_t fec, int32_t want, int16_t *pcm, int32_t cap)
 
 
 class JitterError(CallpipeError, ValueError):
@@ -399,11 +420,77 @@ cdef str _opus_failure(const cp_jb_opus *dec):
     return f"{what}: {msg}"  # as str(CodecError) of OpusDecoder.decode
 
 
+cdef cp_jb_replay *_new_replay(pcm, int sample_rate, int channels, double frame_ms) except NULL:
+    cdef cp_jb_replay *r = NULL
+    cdef const int16_t[:, ::1] view
+    arr = np.asarray(pcm)
+    if arr.dtype != np.int16:
+        raise JitterError(f"replay_pcm must be int16 PCM, got {arr.dtype}")
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2 or arr.shape[1] != channels:
+        raise JitterError(
+            f"replay_pcm must have shape (samples, {channels}), got {np.asarray(pcm).shape}"
+        )
+    frame = frame_ms * sample_rate / 1000.0
+    if not frame_ms > 0 or frame != int(frame) or frame > CP_JB_MAX_PACKET_MS * sample_rate // 1000:
+        raise JitterError(
+            f"replay_frame_ms must give a whole number of samples, at most "
+            f"{CP_JB_MAX_PACKET_MS} ms, got {frame_ms} ms at {sample_rate} Hz"
+        )
+    if arr.shape[0] < frame:
+        raise JitterError(
+            f"replay_pcm must hold at least one {frame_ms:g} ms frame ({int(frame)} samples), "
+            f"got {arr.shape[0]}"
+        )
+    view = np.ascontiguousarray(arr)
+    rc = cp_jb_replay_new(&r, &view[0, 0], view.shape[0], channels, sample_rate, <int32_t>frame)
+    if rc == CP_JB_ENOMEM:
+        raise MemoryError("cannot copy the replay PCM")
+    if rc != CP_JB_OK or r == NULL:
+        raise JitterError(f"the replay decoder refused {sample_rate} Hz {channels} channel(s), "
+                          f"{frame_ms} ms frames")
+    return r
+
+
+def replay_stamp(payload, index):
+    """A copy of ``payload`` (a real Opus packet, bytes) with the frame ``index``
+    (0..2**32-1) written after its TOC byte -- bytes 1..4, little-endian; bytes 2..5 for an
+    Opus code-3 packet, whose byte 1 is its frame count -- so that ``decoder="replay"`` decodes
+    it to that frame of the source.  The length and the TOC are kept (the buffer reads the
+    duration from them).  A payload shorter than the index needs (DTX) is returned unchanged:
+    it replays as silence."""
+    cdef bytearray b
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise JitterError(f"payload must be bytes, got {type(payload).__name__}")
+    if type(index) is not int or not 0 <= index <= 0xFFFFFFFF:
+        raise JitterError(f"index must be 0..2**32-1, got {index!r}")
+    b = bytearray(payload)
+    if len(b) == 0 or len(b) > 65535:
+        raise JitterError(f"payload must hold 1..65535 bytes, got {len(b)}")
+    if cp_jb_replay_stamp(<unsigned char *>b, <int32_t>len(b), <uint32_t>index) != CP_JB_OK:
+        return bytes(payload)
+    return bytes(b)
+
+
+def replay_index(payload):
+    """The frame index :func:`replay_stamp` wrote in ``payload``, or -1 when it has none."""
+    cdef const unsigned char[::1] v = memoryview(payload).cast("B")
+    if v.shape[0] == 0:
+        return -1
+    return cp_jb_replay_index(&v[0], <int32_t>v.shape[0])
+
+
+#: the shortest payload that carries a replay frame index, bytes (code 3 needs one more)
+REPLAY_MIN_LEN = CP_JB_REPLAY_MIN_LEN
+
+
 cdef class AudioJitterCore:
     """One ``cp_jb`` buffer.  See :class:`callpipe.jitter.audio.AudioJitterBuffer`."""
 
     cdef cp_jb *jb
     cdef cp_jb_opus *opus
+    cdef cp_jb_replay *replay
     cdef int64_t _opus_seen
     cdef readonly int sample_rate
     cdef readonly int channels
@@ -413,17 +500,25 @@ cdef class AudioJitterCore:
     cdef object _exc
     cdef public list decoder_errors
 
-    def __cinit__(self, dict config, decoder=None):
+    def __cinit__(self, dict config, decoder=None, replay_pcm=None, double replay_frame_ms=20.0):
         cdef cp_jb_config c
         self.jb = NULL
         self.opus = NULL
+        self.replay = NULL
         self._opus_seen = 0
         _dict_to_config(config, &c)
+        if replay_pcm is not None and decoder != "replay":
+            raise JitterError("replay_pcm is only used with decoder='replay'")
         if isinstance(decoder, str):
-            if decoder != "opus":
-                raise JitterError(f"decoder must be 'opus', a decoder object or None, got "
-                                  f"{decoder!r}")
-            self.opus = _new_opus(c.sample_rate, c.channels)
+            if decoder == "opus":
+                self.opus = _new_opus(c.sample_rate, c.channels)
+            elif decoder == "replay":
+                if replay_pcm is None:
+                    raise JitterError("decoder='replay' needs replay_pcm (the source PCM)")
+                self.replay = _new_replay(replay_pcm, c.sample_rate, c.channels, replay_frame_ms)
+            else:
+                raise JitterError(f"decoder must be 'opus', 'replay', a decoder object or None, "
+                                  f"got {decoder!r}")
             decoder = None
         rc = cp_jb_new(&self.jb, &c)
         if rc == CP_JB_ENOMEM:
@@ -445,21 +540,36 @@ cdef class AudioJitterCore:
         if self.opus != NULL:
             cp_jb_opus_free(self.opus)
             self.opus = NULL
+        if self.replay != NULL:
+            cp_jb_replay_free(self.replay)
+            self.replay = NULL
 
     def close(self):
-        """Free the native buffer and its Opus decoder (idempotent)."""
+        """Free the native buffer and its Opus or replay decoder (idempotent)."""
         if self.jb != NULL:
             cp_jb_free(self.jb)
             self.jb = NULL
         if self.opus != NULL:
             cp_jb_opus_free(self.opus)
             self.opus = NULL
+        if self.replay != NULL:
+            cp_jb_replay_free(self.replay)
+            self.replay = NULL
         self._decoder = None
 
     @property
     def native_decoder(self):
         """True when the C core decodes with its own libopus decoder."""
         return self.opus != NULL
+
+    @property
+    def decoder_kind(self):
+        """``"opus"``, ``"replay"``, ``"object"`` (a Python decoder) or ``"none"`` (stand-in)."""
+        if self.opus != NULL:
+            return "opus"
+        if self.replay != NULL:
+            return "replay"
+        return "none" if self._decoder is None else "object"
 
     @property
     def closed(self):
@@ -525,6 +635,12 @@ cdef class AudioJitterCore:
                 self.decoder_errors.append(_opus_failure(self.opus))
                 if len(self.decoder_errors) > 100:
                     del self.decoder_errors[:50]
+            return rc
+        if self.replay != NULL:  # never calls back into Python, never asks to stop
+            rc = cp_jb_pull(jb, now_ms, cp_jb_replay_decode, <void *>self.replay, out,
+                            self.tick_samples * self.channels)
+            if rc < 0:
+                raise JitterError(f"pull failed ({rc})")
             return rc
         if self._decoder is not None:
             fn = _decode_cb

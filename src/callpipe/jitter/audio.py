@@ -62,7 +62,12 @@ __all__ = [
     "JitterError",
     "OPERATIONS",
     "PARAMETER_DOCS",
+    "replay_stamp",
 ]
+
+#: ``replay_stamp(payload, index) -> bytes``: the payload with a frame index for
+#: ``decoder="replay"`` (bytes 1..4 after the Opus TOC, little-endian; length and TOC kept).
+replay_stamp = _jitter.replay_stamp
 
 #: operation code -> name, as :attr:`AudioJitterBuffer.last_operation` reports them.
 OPERATIONS: dict[int, str] = dict(_jitter.OPERATIONS)
@@ -253,6 +258,14 @@ class AudioJitterBuffer(Closeable):
         ``sample_rate`` and ``channels``, called back for every decode (the same libopus calls,
         so the same samples as ``"opus"``); ``None``: a stand-in (a 200 Hz tone per packet,
         silence for concealment) for codec-free simulation; in-band FEC needs a real decoder.
+        ``"replay"``: no codec, the source audio instead (as WebRTC's NetEq simulator with a
+        replacement audio file): payloads carry a frame index (:func:`replay_stamp`) and
+        decode to that frame of ``replay_pcm``; FEC gives the frame before, concealment
+        continues the source, DTX payloads give silence (native/src/cp_jitter_replay.c).
+    :param replay_pcm: with ``decoder="replay"``: the source PCM, int16 ``(samples,
+        channels)`` at the config's ``sample_rate`` (Hz) and ``channels``, cut into
+        ``replay_frame_ms`` frames (frame index modulo their number).
+    :param replay_frame_ms: with ``decoder="replay"``: the audio per packet, ms (20).
     :param params: individual parameters overriding ``config`` (names of
         :class:`AudioJitterConfig`).
     :raises JitterError: for a bad parameter or a decoder with another rate or channel count.
@@ -264,15 +277,18 @@ class AudioJitterBuffer(Closeable):
     def __init__(
         self,
         config: AudioJitterConfig | None = None,
-        decoder: AudioDecoderLike | Literal["opus"] | None = None,
+        decoder: AudioDecoderLike | Literal["opus", "replay"] | None = None,
+        *,
+        replay_pcm: np.ndarray | None = None,
+        replay_frame_ms: float = 20.0,
         **params: object,
     ) -> None:
         self._core: Any = None
         cfg = (config or AudioJitterConfig()).with_params(params).validate()
         if isinstance(decoder, str):
-            if decoder != "opus":
+            if decoder not in ("opus", "replay"):
                 raise JitterError(
-                    f"decoder must be 'opus', a decoder object or None, got {decoder!r}"
+                    f"decoder must be 'opus', 'replay', a decoder object or None, got {decoder!r}"
                 )
         elif decoder is not None:
             rate = getattr(decoder, "sample_rate", cfg.sample_rate)
@@ -284,7 +300,8 @@ class AudioJitterBuffer(Closeable):
                 )
         self.config: AudioJitterConfig = cfg
         """The parameters in force."""
-        self._core = _jitter.AudioJitterCore(cfg.to_native(), decoder)
+        self._core = _jitter.AudioJitterCore(cfg.to_native(), decoder, replay_pcm,
+                                             float(replay_frame_ms))
         self._out = np.zeros((self._core.tick_samples, cfg.channels), np.int16)
         self._last_op = 0
         self._pulls = 0

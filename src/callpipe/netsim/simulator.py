@@ -11,8 +11,10 @@ real time.
 Any object with the :class:`PlayoutBuffer` protocol can be driven by :func:`run_buffer` (the
 video buffer, the aiortc-like baseline, ...).  The audio buffer additionally has a fast path
 (:func:`simulate_audio`) in which the whole loop runs in Cython, with real Opus decoding (PLC and
-FEC included) by the C core's own libopus decoder or, with ``codec="none"``, a stand-in that only
-models timing.
+FEC included) by the C core's own libopus decoder; with ``codec="replay"``, the same real packets
+(each carrying its frame index) "decoded" to the test signal's own audio, as WebRTC's NetEq
+simulator does with a replacement audio file -- realistic audio for time stretching at no codec
+cost; or, with ``codec="none"``, a stand-in that only models timing.
 
 The figures a run reports (issue 5):
 
@@ -57,7 +59,9 @@ __all__ = [
     "audio_report",
 ]
 
-Codec = Literal["opus", "none"]
+#: ``"opus"``: real packets, decoded by libopus; ``"replay"``: real packets with their frame index
+#: stamped in, decoded to the source audio; ``"none"``: stand-in payloads (timing only)
+Codec = Literal["opus", "replay", "none"]
 SAMPLE_RATE = 48000
 FRAME_MS = 20.0
 FRAME_SAMPLES = 960
@@ -114,10 +118,15 @@ class Schedule:
 
     :param packets: every transmission in send order (lost ones with NaN arrival).
     :param name: the source (model or trace name).
-    :param codec: ``"opus"`` (real payloads) or ``"none"`` (stand-in payloads).
-    :param reference: the PCM that was encoded, ``(samples, 1)`` int16, when known.
+    :param codec: ``"opus"`` (real payloads), ``"replay"`` (real payloads with their frame
+        index in bytes 1..4, see :func:`callpipe.jitter.audio.replay_stamp`) or ``"none"``
+        (stand-in payloads).
+    :param reference: the PCM that was encoded, ``(samples, 1)`` int16 at 48 kHz, when the
+        output lines up with it (not when a trace loops the signal).
     :param sent: unique packets sent.
     :param network: the model's parameters, or the trace summary.
+    :param signal: the source PCM the payloads were encoded from, ``(samples, 1)`` int16 at
+        48 kHz (every 20 ms frame; a trace loops it): what ``codec="replay"`` decodes to.
     """
 
     packets: list[SimPacket]
@@ -126,6 +135,7 @@ class Schedule:
     reference: npt.NDArray[np.int16] | None = None
     sent: int = 0
     network: dict[str, Any] = field(default_factory=dict)
+    signal: npt.NDArray[np.int16] | None = None
 
     def __post_init__(self) -> None:
         if not self.sent:
@@ -269,15 +279,17 @@ def audio_schedule(
     :param source: a :class:`Trace`, a :class:`NetworkModel` or a stock model's name.
     :param duration_s: length of a model run, s (a trace sets its own length).
     :param seed: seeds both the signal and the network model.
-    :param codec: ``"opus"``: real encoded packets; ``"none"``: 80-byte stand-ins (timing only).
+    :param codec: ``"opus"``: real encoded packets; ``"replay"``: the same packets (same sizes,
+        so the same timing) with their frame index in bytes 1..4, for a replay of the source
+        audio instead of decoding; ``"none"``: 80-byte stand-ins (timing only).
     :param fec: Opus in-band FEC.
     :param dtx: Opus DTX (model runs): silent frames of 1..2 bytes are not sent, except the
         first of each silence (as WebRTC does), so the receiver plays comfort noise.
     :param bitrate_kbps: Opus bitrate, kbps.
     :param max_signal_s: a longer trace loops the encoded signal, s.
     """
-    if codec not in ("opus", "none"):
-        raise CallpipeError(f"codec must be 'opus' or 'none', got {codec!r}")
+    if codec not in ("opus", "replay", "none"):
+        raise CallpipeError(f"codec must be 'opus', 'replay' or 'none', got {codec!r}")
     if isinstance(source, str):
         source = stock_model(source)
     if isinstance(source, NetworkModel):
@@ -302,7 +314,7 @@ def audio_schedule(
             seq += 1
         name = next((k for k, (_d, m) in _stock().items() if m == source), "model")
         return Schedule(packets, name, codec, pcm, network={"model": source.as_dict(),
-                                                            "lost": path.lost})
+                                                            "lost": path.lost}, signal=pcm)
     trace = source
     if len(trace) == 0:
         raise CallpipeError("the trace has no packets")
@@ -322,7 +334,7 @@ def audio_schedule(
         for i in order
     ]
     return Schedule(packets, trace.name, codec, pcm if frames == frame_idx.max() + 1 else None,
-                    network={"trace": trace.summary()})
+                    network={"trace": trace.summary()}, signal=pcm)
 
 
 def _stock() -> dict[str, tuple[str, NetworkModel]]:
@@ -336,6 +348,10 @@ def _payloads(frames: int, dtx: bool, seed: int, bitrate_kbps: float, fec: bool,
     if codec == "none":
         return [_NULL_PAYLOAD] * frames, None
     payloads, pcm = _encoded(frames, dtx, seed, float(bitrate_kbps), bool(fec), bool(dtx))
+    if codec == "replay":  # frame f carries f (DTX payloads, too short, are kept: silence)
+        from ..jitter._jitter import replay_stamp
+
+        return [replay_stamp(p, f) for f, p in enumerate(payloads)], pcm
     return payloads, pcm
 
 
@@ -427,8 +443,14 @@ def simulate_audio(
     :param schedule: from :func:`audio_schedule`.
     :param config: an :class:`~callpipe.jitter.AudioJitterConfig` or a dict of parameters.
     :param codec: ``"opus"`` decodes with the buffer's built-in libopus decoder (PLC and FEC
-        real; the same samples as :class:`~callpipe.codecs.OpusDecoder`); ``"none"`` times
-        only.  Default: the schedule's.
+        real; the same samples as :class:`~callpipe.codecs.OpusDecoder`); ``"replay"`` (a
+        schedule made with ``codec="replay"``) replays the source signal instead of decoding:
+        each packet gives its own 20 ms of :attr:`Schedule.signal`, FEC the frame before,
+        concealment the source's continuation, DTX silence -- the same decisions as with Opus
+        wherever they depend on timing only, several times faster (delays, late loss and
+        concealment agree with ``"opus"`` closely, not exactly: time stretching tests the pitch
+        correlation of the audio, and the source's differs from the decoded one's); ``"none"``
+        times only.  Default: the schedule's.
     :param record: keep the played PCM in :attr:`AudioRun.output`.
     :param start_ms: the first pull, ms (default: the first send time, rounded down).
     :param tail_ms: pull at most this long after the last arrival, ms.
@@ -440,12 +462,22 @@ def simulate_audio(
     else:
         cfg = config or AudioJitterConfig()
     codec = codec or schedule.codec
-    if codec == "opus" and schedule.codec == "none":
-        raise CallpipeError("this schedule has stand-in payloads: run it with codec='none'")
+    if codec not in ("opus", "replay", "none"):
+        raise CallpipeError(f"codec must be 'opus', 'replay' or 'none', got {codec!r}")
+    if codec != "none" and schedule.codec != codec:
+        what = {"none": "stand-in payloads", "opus": "plain Opus payloads (no frame index)",
+                "replay": "replay payloads (a frame index in bytes 1..4)"}[schedule.codec]
+        ok = "'none'" if schedule.codec == "none" else f"{schedule.codec!r} or 'none'"
+        raise CallpipeError(f"this schedule has {what}: run it with codec={ok}, or make it "
+                            f"with audio_schedule(codec={codec!r})")
+    if codec == "replay" and schedule.signal is None:
+        raise CallpipeError("codec='replay' needs the schedule's source signal (Schedule.signal)")
     # "opus": the C core's own libopus decoder (no Python call per decode); same samples as an
-    # OpusDecoder object would give (tests/test_jitter_audio.py)
-    decoder: Any = "opus" if codec == "opus" else None
-    with AudioJitterBuffer(cfg, decoder) as buf:
+    # OpusDecoder object would give (tests/test_jitter_audio.py).  "replay": the C core's
+    # replay decoder over the source signal (native/src/cp_jitter_replay.c)
+    decoder: Any = codec if codec != "none" else None
+    with AudioJitterBuffer(cfg, decoder,
+                           replay_pcm=schedule.signal if codec == "replay" else None) as buf:
         core = buf.core
         rx = schedule.arrived()
         tick = float(cfg.tick_ms)

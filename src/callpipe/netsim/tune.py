@@ -98,7 +98,8 @@ class TuneTask:
     :param fixed: buffer parameters held fixed in every trial.
     :param duration_s: simulated length, s.
     :param seed: seeds the signal and the model.
-    :param codec: audio: ``"opus"`` or ``"none"``.
+    :param codec: audio: ``"opus"``, ``"replay"`` (the source audio instead of decoding:
+        faster, close to ``"opus"``) or ``"none"``.
     :param objective: the loss objective (see :data:`OBJECTIVES`).
     """
 
