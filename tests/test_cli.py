@@ -127,6 +127,20 @@ def test_bench_quick_reports_every_comparison(tmp_path: str) -> None:
     assert "| measurement |" in report and "machine:" in report and "commit" in report
 
 
+def test_comparison_reports_medians_best_runs_and_spread() -> None:
+    from callpipe.benchmarking import Comparison
+
+    c = Comparison("x", "fps", "tool", ours=[90.0, 100.0, 60.0], reference=[100.0, 110.0, 80.0],
+                   target=0.97)
+    assert c.ratio == 90.0 / 100.0  # medians
+    assert c.best_ratio == 100.0 / 110.0  # best runs
+    assert abs(c.spread - 40.0 / 90.0) < 1e-12  # the wider side: (100 - 60) / 90
+    row = c.row()
+    assert "**0.900×** ✗" in row and "0.909× (runs spread 44 %)" in row
+    fixed = Comparison("d", "x", "oracle", ours=[1.2, 1.1], reference=[1.0, 1.0], timed=False)
+    assert fixed.row().endswith("|  |")  # deterministic figures: no best-run column
+
+
 def test_bench_rejects_unknown_size() -> None:
     res = callpipe("bench", "codecs", "--sizes", "4k", "--repeats", "1")
     assert res.returncode == 1 and "unknown size" in res.stderr

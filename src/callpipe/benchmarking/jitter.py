@@ -80,6 +80,7 @@ def quality(models: Sequence[str] = QUALITY_MODELS, duration_s: float = 120.0,
             ours=ratios,
             reference=[1.0] * len(ratios),
             target=1.0,
+            timed=False,
         ))
     return out
 
@@ -219,6 +220,7 @@ def agreement(models: Sequence[str] = QUALITY_MODELS, duration_s: float = 120.0,
             reference_name="Opus",
             ours=[p["meanDelayMs"] for p in rp],
             reference=[o["meanDelayMs"] for o in op],
+            timed=False,
         ))
     return out
 

@@ -135,8 +135,8 @@ def report(results: list[Comparison], command: str) -> str:
         f"- callpipe {__version__}, commit {git_commit()}",
         f"- command: `{command}`",
         "",
-        "| measurement | callpipe | reference | ratio | target |",
-        "|---|---|---|---|---|",
+        "| measurement | callpipe | reference | ratio (medians) | target | best runs' ratio |",
+        "|---|---|---|---|---|---|",
         *(r.row() for r in results),
     ]
     return "\n".join(lines) + "\n"
@@ -249,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
                 "ours": r.ours,
                 "referenceRuns": r.reference,
                 "ratio": r.ratio,
+                "bestRatio": r.best_ratio if r.timed and r.ours and r.reference else None,
                 "target": r.target,
             }
             for r in results
