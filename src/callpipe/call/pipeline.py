@@ -347,8 +347,78 @@ class _Pipeline(Closeable):
         await self.aclose()
 
 
+class _SendPipeline(_Pipeline):
+    """What the two send pipelines share: the SFrame sender and the send callback, the clocks,
+    the sender statistics and rate, the enable flag, the RTP time of the last packet (for
+    sender reports), the sender-report task and freeing the encoder.
+
+    A subclass makes its encoder and packetizer, then calls :meth:`_init_sender` with the
+    packetizer's SSRC.
+    """
+
+    _encoder: Any
+    _clock_rate: int
+
+    def _init_sender(
+        self,
+        sframe: SFrameSender,
+        send: Callable[[bytes], None],
+        *,
+        ssrc: int,
+        clock_rate: int,
+        payload_type: int,
+        rtcp_interval_ms: float,
+        cname: str,
+        clock: Clock,
+        wallclock: Clock,
+        task_name: str,
+    ) -> None:
+        self._sframe = sframe
+        self._send = send
+        self._clock = clock
+        self._wallclock = wallclock
+        self._clock_rate = clock_rate
+        self.payload_type = payload_type
+        self.cname = cname
+        self.rtcp_interval = rtcp_interval_ms / 1000
+        self.ssrc: int = ssrc
+        self._stats = SenderStatistics(ssrc, clock_rate)
+        self._rate = RateMeter(1.0)
+        self._enabled = True
+        self._encrypt_errors = 0
+        self._last_rtp: tuple[int, float] | None = None  # (rtp timestamp, clock s)
+        self._tasks = _Tasks(f"{task_name}-{ssrc:08x}")
+        self._closed = False
+
+    @property
+    def enabled(self) -> bool:
+        """Whether media is sent (False: the source is still read, its frames dropped)."""
+        return self._enabled
+
+    def rtcp_report(self, now: float | None = None) -> bytes:
+        """A compound RTCP packet: SR (counts, NTP/RTP time) and SDES CNAME."""
+        t = self._clock() if now is None else now
+        rtp_ts = 0
+        if self._last_rtp is not None:
+            ts, at = self._last_rtp
+            rtp_ts = (ts + round((t - at) * self._clock_rate)) % (1 << 32)
+        sr = self._stats.sender_report(self._wallclock(), rtp_ts)
+        return build_compound(sr, SourceDescription.cname(self.ssrc, self.cname))
+
+    async def _rtcp_loop(self) -> None:
+        """A sender report every ``rtcp_interval`` once something was sent."""
+        while True:
+            await asyncio.sleep(self.rtcp_interval)
+            if self._stats.packets_sent:
+                self._send(self.rtcp_report())
+
+    def _release(self) -> None:
+        """Free the encoder (after the tasks stopped)."""
+        self._encoder.close()
+
+
 # ============================================================================== video send
-class VideoSendPipeline(_Pipeline):
+class VideoSendPipeline(_SendPipeline):
     """Video frames -> VP8 -> SFrame -> RTP packets -> ``send``.
 
     :param sframe: the SFrame sender with this direction's active key.
@@ -397,15 +467,8 @@ class VideoSendPipeline(_Pipeline):
         on_encoded: Callable[[EncodedFrame], None] | None = None,
         on_rtt: Callable[[float], None] | None = None,
     ) -> None:
-        self._sframe = sframe
-        self._send = send
-        self._clock = clock
-        self._wallclock = wallclock
-        self.payload_type = payload_type
         self.on_encoded = on_encoded
         self.on_rtt = on_rtt
-        self.cname = cname
-        self.rtcp_interval = rtcp_interval_ms / 1000
         self._encoder = Vp8Encoder(
             width,
             height,
@@ -422,29 +485,21 @@ class VideoSendPipeline(_Pipeline):
             abs_send_time_id=ABS_SEND_TIME_ID,
             frame_marking_id=FRAME_MARKING_ID,
         )
-        self.ssrc: int = self._packetizer.ssrc
+        self._init_sender(
+            sframe, send, ssrc=self._packetizer.ssrc, clock_rate=VP8_CLOCK_RATE,
+            payload_type=payload_type, rtcp_interval_ms=rtcp_interval_ms, cname=cname,
+            clock=clock, wallclock=wallclock, task_name="cp-vsend",
+        )
         self._history = RetransmissionHistory(max_age_ms=history_ms)
-        self._stats = SenderStatistics(self.ssrc, VP8_CLOCK_RATE)
-        self._rate = RateMeter(1.0)
         self._fps = RateMeter(1.0)
-        self._enabled = True
         self._force_key = False
         self._frames_encoded = 0
         self._keyframes = 0
         self._frames_sent = 0
-        self._encrypt_errors = 0
         self._pli = 0
         self._fir = 0
-        self._last_rtp: tuple[int, float] | None = None  # (rtp timestamp, clock s)
-        self._tasks = _Tasks(f"cp-vsend-{self.ssrc:08x}")
-        self._closed = False
 
     # -- control ---------------------------------------------------------------------------
-    @property
-    def enabled(self) -> bool:
-        """Whether frames are sent (False: frames are read from the source and dropped)."""
-        return self._enabled
-
     def set_enabled(self, enabled: bool) -> None:
         """Stop (False) or resume (True) sending at any time; resuming forces a keyframe."""
         if enabled and not self._enabled:
@@ -549,16 +604,6 @@ class VideoSendPipeline(_Pipeline):
                     if self.on_rtt is not None:
                         self.on_rtt(rtt_ms)
 
-    def rtcp_report(self, now: float | None = None) -> bytes:
-        """A compound RTCP packet: SR (counts, NTP/RTP time) and SDES CNAME."""
-        t = self._clock() if now is None else now
-        rtp_ts = 0
-        if self._last_rtp is not None:
-            ts, at = self._last_rtp
-            rtp_ts = (ts + round((t - at) * VP8_CLOCK_RATE)) % (1 << 32)
-        sr = self._stats.sender_report(self._wallclock(), rtp_ts)
-        return build_compound(sr, SourceDescription.cname(self.ssrc, self.cname))
-
     def stats(self, now: float | None = None) -> VideoSendStats:
         """Counters and rates (webrtc-stats outbound-rtp names)."""
         t = self._clock() if now is None else now
@@ -615,20 +660,9 @@ class VideoSendPipeline(_Pipeline):
         async for frame in _frames_of(source):
             await self.send_frame(frame)
 
-    async def _rtcp_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.rtcp_interval)
-            if self._frames_sent:
-                self._send(self.rtcp_report())
-
-    # -- lifetime --------------------------------------------------------------------------
-    def _release(self) -> None:
-        """Free the encoder (after the tasks stopped)."""
-        self._encoder.close()
-
 
 # ============================================================================== audio send
-class AudioSendPipeline(_Pipeline):
+class AudioSendPipeline(_SendPipeline):
     """Audio frames -> Opus (in-band FEC on) -> SFrame -> RTP with the RFC 6464 level.
 
     :param sframe: the SFrame sender with this direction's active key.
@@ -669,17 +703,10 @@ class AudioSendPipeline(_Pipeline):
         wallclock: Clock = time.time,
         on_encoded: Callable[[bytes], None] | None = None,
     ) -> None:
-        self._sframe = sframe
-        self._send = send
-        self._clock = clock
-        self._wallclock = wallclock
         self.sample_rate = sample_rate
         self.channels = channels
-        self.payload_type = payload_type
         self.vad_level = vad_level
         self.on_encoded = on_encoded
-        self.cname = cname
-        self.rtcp_interval = rtcp_interval_ms / 1000
         self._encoder = OpusEncoder(
             sample_rate,
             channels,
@@ -689,22 +716,14 @@ class AudioSendPipeline(_Pipeline):
             dtx=dtx,
         )
         self._packetizer = OpusPacketizer(ssrc, payload_type, extension_ids=AUDIO_EXTENSIONS)
-        self.ssrc: int = self._packetizer.ssrc
-        self._stats = SenderStatistics(self.ssrc, OPUS_CLOCK_RATE)
-        self._rate = RateMeter(1.0)
-        self._enabled = True
+        self._init_sender(
+            sframe, send, ssrc=self._packetizer.ssrc, clock_rate=OPUS_CLOCK_RATE,
+            payload_type=payload_type, rtcp_interval_ms=rtcp_interval_ms, cname=cname,
+            clock=clock, wallclock=wallclock, task_name="cp-asend",
+        )
         self._frames = 0
-        self._encrypt_errors = 0
         self._level = 127
-        self._last_rtp: tuple[int, float] | None = None
         self._lock = threading.Lock()
-        self._tasks = _Tasks(f"cp-asend-{self.ssrc:08x}")
-        self._closed = False
-
-    @property
-    def enabled(self) -> bool:
-        """Whether audio is sent."""
-        return self._enabled
 
     def set_enabled(self, enabled: bool) -> None:
         """Stop (False) or resume (True) sending at any time (the source keeps being read)."""
@@ -788,16 +807,6 @@ class AudioSendPipeline(_Pipeline):
                 if block.ssrc == self.ssrc:
                     self._stats.on_report_block(block, self._wallclock())
 
-    def rtcp_report(self, now: float | None = None) -> bytes:
-        """A compound RTCP packet: SR and SDES CNAME."""
-        t = self._clock() if now is None else now
-        rtp_ts = 0
-        if self._last_rtp is not None:
-            ts, at = self._last_rtp
-            rtp_ts = (ts + round((t - at) * OPUS_CLOCK_RATE)) % (1 << 32)
-        sr = self._stats.sender_report(self._wallclock(), rtp_ts)
-        return build_compound(sr, SourceDescription.cname(self.ssrc, self.cname))
-
     def stats(self, now: float | None = None) -> AudioSendStats:
         """Counters and rates (webrtc-stats outbound-rtp names); ``audioLevel`` 0..1."""
         t = self._clock() if now is None else now
@@ -846,16 +855,6 @@ class AudioSendPipeline(_Pipeline):
             if delay < -0.2:  # far behind (a stall): re-anchor rather than burst
                 t0, elapsed = loop.time(), 0.0
             await asyncio.sleep(max(0.0, delay))
-
-    async def _rtcp_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.rtcp_interval)
-            if self._stats.packets_sent:
-                self._send(self.rtcp_report())
-
-    def _release(self) -> None:
-        """Free the encoder (after the tasks stopped)."""
-        self._encoder.close()
 
 
 # =========================================================================== video receive
