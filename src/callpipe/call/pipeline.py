@@ -886,6 +886,30 @@ class _Decoded:
     latency_ms: float | None = None
 
 
+class _FixedVideoPath:
+    """The fixed-delay receive path of :class:`VideoReceivePipeline` (without an adaptive
+    buffer): frame assembly with a gap timeout, NACKs, rate-limited PLIs, and each frame's
+    first arrival (for the jitter-buffer delay)."""
+
+    def __init__(self, remote_ssrc: int | None, max_wait_frames: int, max_wait_ms: float) -> None:
+        self.assembler = Vp8FrameAssembler(
+            ssrc=remote_ssrc,
+            frame_marking_id=FRAME_MARKING_ID,
+            encrypted=True,
+            max_wait_frames=max_wait_frames,
+            max_wait_ms=max_wait_ms,
+        )
+        self.nack = NackRequester(keyframe_on_give_up=True)
+        self.keyframes = KeyframeRequester()
+        self.first_arrival: dict[int, float] = {}  # RTP timestamp -> first packet's arrival, s
+
+    def note_arrival(self, timestamp: int, t: float) -> None:
+        if timestamp not in self.first_arrival:
+            if len(self.first_arrival) > 256:
+                self.first_arrival.pop(next(iter(self.first_arrival)))
+            self.first_arrival[timestamp] = t
+
+
 class VideoReceivePipeline(_Pipeline):
     """RTP packets of one video SSRC -> frames -> SFrame decrypt -> VP8 decode -> frames out.
 
@@ -956,20 +980,14 @@ class VideoReceivePipeline(_Pipeline):
         self.cname = cname
         self.on_frame = on_frame
         self._clock = clock
-        self._assembler = Vp8FrameAssembler(
-            ssrc=remote_ssrc,
-            frame_marking_id=FRAME_MARKING_ID,
-            encrypted=True,
-            max_wait_frames=max_wait_frames,
-            max_wait_ms=max_wait_ms,
+        # the fixed path's parts, only without the adaptive buffer (which does all of it)
+        self._fixed = (
+            _FixedVideoPath(remote_ssrc, max_wait_frames, max_wait_ms) if self._jb is None else None
         )
         self._decoder = Vp8Decoder()
-        self._nack = NackRequester(keyframe_on_give_up=True)
-        self._keyframes = KeyframeRequester()
         self._recv: ReceiverStatistics | None = None
         self._ts = TimestampUnwrapper()
         self._ts0: int | None = None
-        self._first_arrival: dict[int, float] = {}
         self._ready: deque[tuple[AssembledFrame | _JbFrame, float]] = deque()  # (frame, arrival)
         self._out = _Output(queue_frames)
         self._ready_event: asyncio.Event | None = None
@@ -1021,40 +1039,39 @@ class VideoReceivePipeline(_Pipeline):
             self._recv = ReceiverStatistics(p.ssrc, VP8_CLOCK_RATE)
         seq = p.sequence_number
         self._rate.add(t, len(data))
-        if self._jb is not None:  # the buffer does NACK, assembly and keyframe detection
+        fx = self._fixed
+        if fx is None:  # the adaptive buffer does NACK, assembly and keyframe detection
+            assert self._jb is not None
             self._jb.insert_parsed(p, data, t * 1000)
             self._recv.on_packet(seq, p.timestamp, t, size=len(data),
                                  retransmitted=self._jb.last_retransmitted)  # fmt: skip
             self._jb_feedback()
             return
-        retransmitted = seq in self._nack.missing
+        retransmitted = seq in fx.nack.missing
         fm = None
         with contextlib.suppress(TransportError):
             fm = VIDEO_EXTENSIONS.read(p).frame_marking
         key_start = fm is not None and fm.start and fm.independent
-        self._nack.on_packet(seq, t, keyframe_start=key_start, retransmitted=retransmitted)
+        fx.nack.on_packet(seq, t, keyframe_start=key_start, retransmitted=retransmitted)
         self._recv.on_packet(seq, p.timestamp, t, size=len(data), retransmitted=retransmitted)
-        if p.timestamp not in self._first_arrival:
-            if len(self._first_arrival) > 256:
-                self._first_arrival.pop(next(iter(self._first_arrival)))
-            self._first_arrival[p.timestamp] = t
+        fx.note_arrival(p.timestamp, t)
         try:
-            frames = self._assembler.push(data, t * 1000)
+            frames = fx.assembler.push(data, t * 1000)
         except TransportError:
             self._n["invalid"] += 1
             return
-        self._queue(frames, t)
-        self._poll_nack(t)
+        self._queue(fx, frames, t)
+        self._poll_nack(fx, t)
 
-    def _queue(self, frames: list[AssembledFrame], now: float) -> None:
+    def _queue(self, fx: _FixedVideoPath, frames: list[AssembledFrame], now: float) -> None:
         for f in frames:
             self._n["frames_received"] += 1
-            self._ready.append((f, self._first_arrival.pop(f.timestamp, now)))
+            self._ready.append((f, fx.first_arrival.pop(f.timestamp, now)))
         if frames and self._ready_event is not None:
             self._ready_event.set()
 
-    def _poll_nack(self, now: float) -> None:
-        req = self._nack.poll(now)
+    def _poll_nack(self, fx: _FixedVideoPath, now: float) -> None:
+        req = fx.nack.poll(now)
         if req.seqs and self.remote_ssrc is not None:
             self._send_rtcp(
                 build_reduced_size(Nack.from_lost(self.local_ssrc, self.remote_ssrc, req.seqs))
@@ -1076,11 +1093,12 @@ class VideoReceivePipeline(_Pipeline):
             self._send_rtcp(build_reduced_size(Pli(self.local_ssrc, self.remote_ssrc)))
 
     def _ask_keyframe(self, now: float) -> None:
-        if self._jb is not None:
+        if self._fixed is None:
+            assert self._jb is not None
             self._jb.request_keyframe(now * 1000)
             self._jb_feedback()
             return
-        req = self._keyframes.request(now)
+        req = self._fixed.keyframes.request(now)
         if req is not None and self.remote_ssrc is not None:
             self._send_rtcp(build_reduced_size(req.packet(self.local_ssrc, self.remote_ssrc)))
 
@@ -1092,7 +1110,9 @@ class VideoReceivePipeline(_Pipeline):
         """
         self._check_open()
         t = self._clock() if now is None else now
-        if self._jb is not None:
+        fx = self._fixed
+        if fx is None:
+            assert self._jb is not None
             out = self._jb.pull(t * 1000)
             if out:
                 for f in out:
@@ -1102,9 +1122,9 @@ class VideoReceivePipeline(_Pipeline):
                     self._ready_event.set()
             self._jb_feedback()
         else:
-            self._queue(self._assembler.advance(t * 1000), t)
-            self._poll_nack(t)
-            req = self._keyframes.poll(t)
+            self._queue(fx, fx.assembler.advance(t * 1000), t)
+            self._poll_nack(fx, t)
+            req = fx.keyframes.poll(t)
             if req is not None and self.remote_ssrc is not None:
                 self._send_rtcp(
                     build_reduced_size(req.packet(self.local_ssrc, self.remote_ssrc))
@@ -1119,8 +1139,9 @@ class VideoReceivePipeline(_Pipeline):
     def set_rtt(self, rtt_ms: float) -> None:
         """Round-trip time to the sender, ms (NACK resend spacing, PLI interval)."""
         rtt = max(5.0, rtt_ms)
-        self._nack.set_rtt(rtt)
-        self._keyframes.set_rtt(rtt)
+        if self._fixed is not None:
+            self._fixed.nack.set_rtt(rtt)
+            self._fixed.keyframes.set_rtt(rtt)
         if self._jb is not None:
             self._jb.set_rtt(rtt)
 
@@ -1199,7 +1220,8 @@ class VideoReceivePipeline(_Pipeline):
         if f.keyframe:
             self._waiting_key = False
             self._n["keyframes"] += 1
-            self._keyframes.on_keyframe(now)
+            if self._fixed is not None:
+                self._fixed.keyframes.on_keyframe(now)
         if not getattr(f, "render", True):  # decoded for its references, too late to show
             self._n["dropped"] += 1
             return None
@@ -1273,12 +1295,14 @@ class VideoReceivePipeline(_Pipeline):
         t = self._clock() if now is None else now
         n = self._n
         r = self._recv
-        ns = self._nack.stats()
         jb_delay, jb_count = self._jb_delay, self._jb_count
-        nack_count, pli_count = ns["nackCount"], self._keyframes.pli_count
-        retransmitted = ns["retransmittedPacketsReceived"]
         dropped = n["dropped"]
-        if self._jb is not None:
+        if self._fixed is not None:
+            ns = self._fixed.nack.stats()
+            nack_count, pli_count = ns["nackCount"], self._fixed.keyframes.pli_count
+            retransmitted = ns["retransmittedPacketsReceived"]
+        else:
+            assert self._jb is not None
             js = self._jb.stats()
             jb_delay, jb_count = js.jitterBufferDelay, int(js.jitterBufferEmittedCount)
             nack_count, pli_count = int(js.nackCount), self._jb_plis
@@ -1323,7 +1347,8 @@ class VideoReceivePipeline(_Pipeline):
         """Free the decoder and assembler, end
         :meth:`frames` (after the tasks stopped)."""
         self._decoder.close()
-        self._assembler.close()
+        if self._fixed is not None:
+            self._fixed.assembler.close()
         if self._jb is not None:
             self._jb.close()
         self._out.end()
