@@ -117,6 +117,7 @@ struct cp_jb {
     int32_t uhead, ucount;
     int resample_started;
     double resample_start, max_in_interval, optimal_ms, reorder_ms;
+    double interval_max_abs, interval_max_ts; /* the interval's largest: absolute delay, ts ms */
     double target_ms, unlimited_ms, packet_len_ms;
     /* playout */
     int started, resync, last_mode, last_op, fatal, concealing;
@@ -241,13 +242,18 @@ static int32_t reorder_cost_min(const cp_jb *jb, double base_delay_ms) {
     return best_i * jb->c.bucket_ms;
 }
 
-/* Remember a histogram update for level_shift_ms (the window's updates only). */
-static void updates_note(cp_jb *jb, double rel_ms, int32_t idx, double mass, double keep) {
-    for (int32_t k = 0; k < jb->ucount; k++) jb->updates[(jb->uhead + k) % RECENT_UPDATES].mass *= keep;
+/* Forget the updates older than the history window. */
+static void updates_expire(cp_jb *jb) {
     while (jb->ucount > 0 && jb->updates[jb->uhead].ts_ms + jb->c.history_ms < jb->newest_ts_ms) {
         jb->uhead = (jb->uhead + 1) % RECENT_UPDATES;
         jb->ucount--;
     }
+}
+
+/* Remember a histogram update for level_shift_ms (the window's updates only). */
+static void updates_note(cp_jb *jb, double rel_ms, int32_t idx, double mass, double keep) {
+    for (int32_t k = 0; k < jb->ucount; k++) jb->updates[(jb->uhead + k) % RECENT_UPDATES].mass *= keep;
+    updates_expire(jb);
     if (jb->ucount == RECENT_UPDATES) { /* more updates per window than kept: forget the oldest */
         jb->uhead = (jb->uhead + 1) % RECENT_UPDATES;
         jb->ucount--;
@@ -264,12 +270,15 @@ static void updates_note(cp_jb *jb, double rel_ms, int32_t idx, double mass, dou
  * packet of the window is that much slower than the old floor, i.e. the path changed (a route
  * change) rather than jittered.  The histogram updates made against the old floor during the
  * window move to the buckets they have against the new one (their mass is kept), and the
- * interval being collected is lowered alike.  Without this the whole step would stay in the
+ * largest delay of the interval being collected is measured again alike if it is from the
+ * window.  Updates from before the window -- e.g. before a silence longer than the window --
+ * were measured on the old path against its own floor and stay as they are.  Without this the whole step would stay in the
  * histogram as jitter for its memory (0.983 per 500 ms update: ~30 s), and the target with it.
  */
-static void level_shift(cp_jb *jb, double rise_ms) {
+static void level_shift(cp_jb *jb) {
     const cp_jb_config *c = &jb->c;
     int moved = 0;
+    updates_expire(jb); /* e.g. after a silence (DTX) longer than the window: none are left */
     for (int32_t k = 0; k < jb->ucount; k++) {
         update_t *u = &jb->updates[(jb->uhead + k) % RECENT_UPDATES];
         double rel = u->abs_ms - jb->min_offset;
@@ -282,7 +291,11 @@ static void level_shift(cp_jb *jb, double rise_ms) {
         u->idx = idx;
         moved = 1;
     }
-    jb->max_in_interval = jb->max_in_interval > rise_ms ? jb->max_in_interval - rise_ms : 0.0;
+    /* the interval being collected, when its largest delay is from the window */
+    if (jb->max_in_interval > 0 && jb->interval_max_ts + c->history_ms >= jb->newest_ts_ms) {
+        double rel = jb->interval_max_abs - jb->min_offset;
+        jb->max_in_interval = rel > 0 ? rel : 0.0;
+    }
     jb->st.level_shifts++;
     if (moved && jb->optimal_ms >= 0.0) {
         jb->optimal_ms = (1 + hist_quantile(&jb->under, c->quantile)) * (double)c->bucket_ms;
@@ -290,7 +303,7 @@ static void level_shift(cp_jb *jb, double rise_ms) {
     }
 }
 
-static void delay_update(cp_jb *jb, double rel_ms, int reordered, double now) {
+static void delay_update(cp_jb *jb, double rel_ms, double ts_ms, int reordered, double now) {
     const cp_jb_config *c = &jb->c;
     int have = 0;
     double upd = rel_ms;
@@ -306,7 +319,11 @@ static void delay_update(cp_jb *jb, double rel_ms, int reordered, double now) {
             jb->resample_start = now;
             jb->max_in_interval = 0;
         }
-        if (rel_ms > jb->max_in_interval) jb->max_in_interval = rel_ms;
+        if (rel_ms > jb->max_in_interval) {
+            jb->max_in_interval = rel_ms;
+            jb->interval_max_abs = rel_ms + jb->min_offset;
+            jb->interval_max_ts = ts_ms;
+        }
     } else {
         have = 1;
     }
@@ -373,9 +390,9 @@ static void history_insert(cp_jb *jb, int64_t ts, double now) {
     history_rescan(jb);
     if (had_min && jb->have_min && jb->c.level_shift_ms > 0 &&
         jb->min_offset - old_min >= jb->c.level_shift_ms)
-        level_shift(jb, jb->min_offset - old_min);
+        level_shift(jb);
     if (jb->hcount < 2) return; /* no estimate before two packets */
-    delay_update(jb, rel_delay(jb, ts_ms, now), reordered, now);
+    delay_update(jb, rel_delay(jb, ts_ms, now), ts_ms, reordered, now);
 }
 
 /* ---- creation ------------------------------------------------------------------------------ */

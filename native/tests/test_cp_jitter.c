@@ -230,6 +230,10 @@ static void test_spikes_raise_target(void) {
  * target comes back down; with 0 (NetEq) the step stays in the histogram.  200 ms spikes that
  * drain within the window (spiky) never move the floor: no level shift. */
 static void no_level_shift(cp_jb_config *c) { c->level_shift_ms = 0.0; }
+static double jitter_silence_shift(int i) {
+    if (i < 200) return i >= 100 && i % 4 == 0 ? 100.0 : 40.0; /* jitter in the last 2 s */
+    return i < 450 ? -1.0 : 150.0;
+}
 static void test_level_shift(void) {
     int ops[9] = {0};
     cp_jb_state s;
@@ -260,6 +264,27 @@ static void test_level_shift(void) {
     run(jb, spiky, 2000, 41000, ops);
     cp_jb_get_stats(jb, &st);
     CHECK(st.level_shifts == 0, "spikes are not level shifts: %lld", (long long)st.level_shifts);
+    cp_jb_free(jb);
+
+    /* 40 ms, jitter (40/100 ms) for 2 s, then 5 s without packets, then a slower path: the
+     * floor rises at once, but every delay measured before the silence was measured on the old
+     * path against its own floor: nothing is re-measured, so the target right after the first
+     * packet on the new path is NetEq's */
+    double after[2];
+    for (int k = 0; k < 2; k++) {
+        reset_inserted();
+        jb = make(k ? no_level_shift : NULL);
+        run(jb, jitter_silence_shift, 451, 450 * 20.0 + 150, ops);
+        cp_jb_get_state(jb, &s);
+        cp_jb_get_stats(jb, &st);
+        after[k] = s.target_delay_ms;
+        shifts[k] = st.level_shifts;
+        if (k == 0) cp_jb_free(jb);
+    }
+    CHECK(shifts[0] == 1 && shifts[1] == 0, "shift after the silence: %lld / %lld",
+          (long long)shifts[0], (long long)shifts[1]);
+    CHECK(after[0] == after[1] && after[1] >= 60.0, "after the silence: target %g ms, NetEq %g ms",
+          after[0], after[1]);
     cp_jb_free(jb);
 }
 
