@@ -266,15 +266,15 @@ static void updates_note(cp_jb *jb, double rel_ms, int32_t idx, double mass, dou
     jb->ucount++;
 }
 
-/* The floor of the history window (its fastest packet's delay) rose by rise_ms at once: every
- * packet of the window is that much slower than the old floor, i.e. the path changed (a route
- * change) rather than jittered.  The histogram updates made against the old floor during the
- * window move to the buckets they have against the new one (their mass is kept), and the
- * largest delay of the interval being collected is measured again alike if it is from the
- * window.  Updates from before the window -- e.g. before a silence longer than the window --
- * were measured on the old path against its own floor and stay as they are.  Without this the whole step would stay in the
- * histogram as jitter for its memory (0.983 per 500 ms update: ~30 s), and the target with it.
- */
+/* The floor of the history window (its fastest packet's delay) rose by level_shift_ms or more
+ * at once: every packet of the window is that much slower than the old floor, i.e. the path
+ * changed (a route change) rather than jittered.  The histogram updates made against the old
+ * floor during the window move to the buckets they have against the new one (their mass is
+ * kept), and the largest delay of the interval being collected is measured again alike if it
+ * is from the window.  Updates from before the window -- e.g. before a silence longer than the
+ * window -- were measured on the old path against its own floor and stay as they are.  Without
+ * this the whole step would stay in the histogram as jitter for its memory (0.983 per 500 ms
+ * update: ~30 s), and the target with it. */
 static void level_shift(cp_jb *jb) {
     const cp_jb_config *c = &jb->c;
     int moved = 0;
