@@ -57,12 +57,17 @@ build/native-tests/test_cp_%: native/tests/test_cp_%.c native/src/cp_%.c native/
 # that benchmarks/RESULTS.md is assembled from
 BENCH_SUITES ?= codecs convert sframe rtp jitter sfu
 BENCH_ARGS_sfu ?= --capacity
+# every suite, then the VP8 work counted under valgrind against vpxenc/vpxdec (deterministic,
+# unlike wall clock): reports in out/bench/
 bench: build
 	$(PY) -m pip install -q -e '.[dev,bench]'
+	@command -v valgrind >/dev/null || { $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends valgrind; }
 	@mkdir -p out/bench
 	@set -e; $(foreach s,$(BENCH_SUITES),\
 	  $(VENV)/bin/callpipe bench $(s) $(BENCH_ARGS_$(s)) --markdown out/bench/$(s).md \
 	    --json out/bench/$(s).json;)
+	$(PY) benchmarks/callgrind_codecs.py > out/bench/codecs-counted.md
 
 $(STAMP)/apt: Makefile
 	@mkdir -p $(STAMP)
