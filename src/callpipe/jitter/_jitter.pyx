@@ -533,7 +533,7 @@ cdef class AudioJitterCore:
         self._exc = None
         self.decoder_errors = []
 
-    def __dealloc__(self):
+    cdef void _free_native(self) noexcept:
         if self.jb != NULL:
             cp_jb_free(self.jb)
             self.jb = NULL
@@ -544,17 +544,12 @@ cdef class AudioJitterCore:
             cp_jb_replay_free(self.replay)
             self.replay = NULL
 
+    def __dealloc__(self):
+        self._free_native()
+
     def close(self):
         """Free the native buffer and its Opus or replay decoder (idempotent)."""
-        if self.jb != NULL:
-            cp_jb_free(self.jb)
-            self.jb = NULL
-        if self.opus != NULL:
-            cp_jb_opus_free(self.opus)
-            self.opus = NULL
-        if self.replay != NULL:
-            cp_jb_replay_free(self.replay)
-            self.replay = NULL
+        self._free_native()
         self._decoder = None
 
     @property
