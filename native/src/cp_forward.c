@@ -1676,16 +1676,8 @@ int cp_fwd_load_send(cp_fwd_load_sender *senders, uint32_t n_senders, const cp_f
 #else
     int ok = st && prefix && streams;
 #endif
-    if (!ok) {
-        free(st);
-        free(prefix);
-        free(streams);
-#ifdef __linux__
-        free(msgs);
-        free(iov);
-#endif
-        return CP_FWD_ERR_NOMEM;
-    }
+    int rc = CP_FWD_ERR_NOMEM;
+    if (!ok) goto done;
     for (uint32_t i = 0; i < n_senders; i++) {
         senders[i].sent[0] = senders[i].sent[1] = 0;
         senders[i].errors = 0;
@@ -1781,6 +1773,8 @@ int cp_fwd_load_send(cp_fwd_load_sender *senders, uint32_t n_senders, const cp_f
     res->seconds = now_s() - start;
     res->cpu_s = thread_cpu_s() - cpu0;
     res->late_mean_s = late_n ? late_sum / (double)late_n : 0.0;
+    rc = CP_FWD_OK;
+done: /* the one exit after the allocations: free(NULL) is a no-op */
     free(st);
     free(prefix);
     free(streams);
@@ -1788,7 +1782,7 @@ int cp_fwd_load_send(cp_fwd_load_sender *senders, uint32_t n_senders, const cp_f
     free(msgs);
     free(iov);
 #endif
-    return CP_FWD_OK;
+    return rc;
 }
 
 int cp_fwd_load_recv(const int *fds, uint32_t n_fds, const uint32_t *ssrcs, uint32_t n_ssrcs,
